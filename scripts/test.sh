@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's tests: local services (DynamoDB Local, moto's Secrets Manager) up for the run.
+#   scripts/test.sh [cargo test args...]      SAM_LINT=1 (or CI set) also lints template.yaml
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/services.sh install
+if [[ -n "${SAM_LINT:-}" && "${SAM_LINT}" != 0 ]] || [[ -n "${CI:-}" ]]; then
+    bash scripts/services.sh install-sam
+    AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
+        .local/sam-venv/bin/sam validate --lint --template template.yaml
+fi
+exec bash scripts/services.sh run cargo test --workspace --all-targets "$@"

@@ -1,0 +1,148 @@
+//! Configuration from the environment; the variable names are the deployment contract.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// What every function needs to know about its deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub component_appid: String,
+    pub table_name: String,
+    pub secret_id: String,
+    /// https origin on the 授权发起页域名; only the link and callback functions need it.
+    pub public_base_url: Option<String>,
+    pub wechat_api_base: String,
+    pub wechat_mp_base: String,
+    pub wechat_open_base: String,
+    /// How far a push's timestamp may be from our clock before it is refused as a replay.
+    pub push_timestamp_tolerance: Duration,
+    /// How long a fetched secret is used before it is fetched again (rotation).
+    pub secret_max_age: Duration,
+}
+
+impl Config {
+    pub const DEFAULT_PUSH_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(300);
+    pub const DEFAULT_SECRET_MAX_AGE: Duration = Duration::from_secs(300);
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let origin = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            let value = get(name).unwrap_or_else(|| default.to_owned());
+            if !(value.starts_with("https://") || value.starts_with("http://")) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be an http(s) origin".into(),
+                });
+            }
+            Ok(value.trim_end_matches('/').to_owned())
+        };
+        let seconds =
+            |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                        ConfigError::Invalid {
+                            name,
+                            reason: "must be a whole number of seconds".into(),
+                        }
+                    }),
+                }
+            };
+        let public_base_url = match get("PUBLIC_BASE_URL") {
+            Some(_) => Some(origin("PUBLIC_BASE_URL", "")?),
+            None => None,
+        };
+        Ok(Self {
+            component_appid: required("COMPONENT_APPID")?,
+            table_name: required("TABLE_NAME")?,
+            secret_id: required("SECRET_ID")?,
+            public_base_url,
+            wechat_api_base: origin("WECHAT_API_BASE", "https://api.weixin.qq.com")?,
+            wechat_mp_base: origin("WECHAT_MP_BASE", "https://mp.weixin.qq.com")?,
+            wechat_open_base: origin("WECHAT_OPEN_BASE", "https://open.weixin.qq.com")?,
+            push_timestamp_tolerance: seconds(
+                "PUSH_TIMESTAMP_TOLERANCE_SECS",
+                Self::DEFAULT_PUSH_TIMESTAMP_TOLERANCE,
+            )?,
+            secret_max_age: seconds("SECRET_MAX_AGE_SECS", Self::DEFAULT_SECRET_MAX_AGE)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("COMPONENT_APPID", "wx1"),
+        ("TABLE_NAME", "t"),
+        ("SECRET_ID", "s"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.wechat_api_base, "https://api.weixin.qq.com");
+        assert_eq!(config.wechat_mp_base, "https://mp.weixin.qq.com");
+        assert_eq!(config.wechat_open_base, "https://open.weixin.qq.com");
+        assert_eq!(config.public_base_url, None);
+        assert_eq!(config.push_timestamp_tolerance, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn required_and_invalid_values_are_reported() {
+        assert_eq!(
+            Config::from_lookup(lookup(&BASE[..2])).unwrap_err(),
+            ConfigError::Missing("SECRET_ID")
+        );
+        let mut pairs = BASE.to_vec();
+        pairs.push(("WECHAT_API_BASE", "api.weixin.qq.com"));
+        assert!(matches!(
+            Config::from_lookup(lookup(&pairs)).unwrap_err(),
+            ConfigError::Invalid {
+                name: "WECHAT_API_BASE",
+                ..
+            }
+        ));
+        let mut pairs = BASE.to_vec();
+        pairs.push(("PUSH_TIMESTAMP_TOLERANCE_SECS", "five"));
+        assert!(Config::from_lookup(lookup(&pairs)).is_err());
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("PUBLIC_BASE_URL", "https://auth.example.com/"),
+            ("WECHAT_API_BASE", "http://127.0.0.1:9/"),
+        ]);
+        let config = Config::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(
+            config.public_base_url.as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert_eq!(config.wechat_api_base, "http://127.0.0.1:9");
+    }
+}

@@ -1,0 +1,27 @@
+//! The domain of the WeChat Open Platform authorization service, shared by its Lambda functions.
+//!
+//! One module per concept: [`config`] (the environment contract), [`secrets`] (the platform's
+//! secret), [`crypto`] (WeChat's message scheme), [`push`] (pushes and their messages),
+//! [`store`] (DynamoDB state).
+
+pub mod aws;
+pub mod config;
+pub mod crypto;
+pub mod push;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+pub mod xml;
+
+pub use config::Config;
+pub use crypto::{CryptoError, MessageCrypto};
+pub use push::{ComponentInfo, ComponentPush, Envelope, PushError};
+pub use secrets::{ComponentKeys, ComponentSecret, SecretCache, SecretError};
+pub use store::{Store, StoreError, Written};
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,206 @@
+//! The platform's secret from Secrets Manager: fetched on first use, cached per container for a
+//! bounded time so a rotation is picked up, never printed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::crypto::{CryptoError, MessageCrypto};
+
+/// The secret's JSON: `{"component_appsecret", "token", "encoding_aes_key"}`.
+#[derive(Clone, Deserialize)]
+pub struct ComponentSecret {
+    pub component_appsecret: String,
+    pub token: String,
+    pub encoding_aes_key: String,
+}
+
+impl fmt::Debug for ComponentSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ComponentSecret { <redacted> }")
+    }
+}
+
+/// The secret with what is derived from it once per fetch.
+#[derive(Debug)]
+pub struct ComponentKeys {
+    pub secret: ComponentSecret,
+    pub crypto: MessageCrypto,
+}
+
+impl ComponentKeys {
+    pub fn new(secret: ComponentSecret, component_appid: &str) -> Result<Self, SecretError> {
+        let crypto = MessageCrypto::new(
+            secret.token.clone(),
+            &secret.encoding_aes_key,
+            component_appid,
+        )
+        .map_err(SecretError::Key)?;
+        Ok(Self { secret, crypto })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("Secrets Manager GetSecretValue failed: {0}")]
+    Fetch(String),
+    #[error("the secret has no SecretString")]
+    NotString,
+    #[error("the secret is not the expected JSON object: {0}")]
+    Format(String),
+    #[error("the secret's encoding_aes_key is unusable: {0}")]
+    Key(CryptoError),
+}
+
+struct Cached {
+    keys: Arc<ComponentKeys>,
+    fetched_at: Instant,
+}
+
+/// Fetches the secret lazily; one fetch at a time per container.
+pub struct SecretCache {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    component_appid: String,
+    max_age: Duration,
+    current: Mutex<Option<Cached>>,
+}
+
+impl fmt::Debug for SecretCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretCache")
+            .field("secret_id", &self.secret_id)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretCache {
+    pub fn new(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+        component_appid: impl Into<String>,
+        max_age: Duration,
+    ) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+            component_appid: component_appid.into(),
+            max_age,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The cached keys, fetched when missing or older than the maximum age.
+    pub async fn keys(&self) -> Result<Arc<ComponentKeys>, SecretError> {
+        self.keys_fresher_than(self.max_age).await
+    }
+
+    /// The keys, fetched again unless the cached ones are younger than `age`. Used when a
+    /// signature fails: the operator may just have rotated the token.
+    pub async fn keys_fresher_than(
+        &self,
+        age: Duration,
+    ) -> Result<Arc<ComponentKeys>, SecretError> {
+        let mut current = self.current.lock().await;
+        if let Some(cached) = current.as_ref()
+            && cached.fetched_at.elapsed() < age
+        {
+            return Ok(cached.keys.clone());
+        }
+        match self.fetch().await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                *current = Some(Cached {
+                    keys: keys.clone(),
+                    fetched_at: Instant::now(),
+                });
+                Ok(keys)
+            }
+            // A passing Secrets Manager fault must not stop pushes: keep the last good value.
+            Err(error) => match current.as_ref() {
+                Some(cached) => {
+                    tracing::warn!(%error, "secret refresh failed; using the cached value");
+                    Ok(cached.keys.clone())
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn fetch(&self) -> Result<ComponentKeys, SecretError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| SecretError::Fetch(DisplayErrorContext(e).to_string()))?;
+        let text = output.secret_string().ok_or(SecretError::NotString)?;
+        let secret: ComponentSecret = serde_json::from_str(text).map_err(format_error)?;
+        ComponentKeys::new(secret, &self.component_appid)
+    }
+}
+
+/// serde_json's messages can quote the offending value; only a missing field's name or the
+/// position is kept.
+fn format_error(error: serde_json::Error) -> SecretError {
+    let message = error.to_string();
+    if message.starts_with("missing field") {
+        let name = message.split(" at line").next().unwrap_or_default();
+        return SecretError::Format(name.to_owned());
+    }
+    SecretError::Format(format!(
+        "{:?} error at line {} column {}",
+        error.classify(),
+        error.line(),
+        error.column()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_errors_never_quote_the_value() {
+        let error = serde_json::from_str::<ComponentSecret>(
+            r#"{"token": "hunter2", "encoding_aes_key": 424242, "component_appsecret": "x"}"#,
+        )
+        .unwrap_err();
+        let shown = format_error(error).to_string();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("424242"),
+            "{shown}"
+        );
+        let error =
+            serde_json::from_str::<ComponentSecret>(r#""a plain string secret""#).unwrap_err();
+        assert!(!format_error(error).to_string().contains("plain string"));
+        let error = serde_json::from_str::<ComponentSecret>(r#"{"token": "t"}"#).unwrap_err();
+        assert!(
+            format_error(error)
+                .to_string()
+                .contains("missing field `component_appsecret`")
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let secret = ComponentSecret {
+            component_appsecret: "appsecret-value".into(),
+            token: "token-value".into(),
+            encoding_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
+        };
+        let keys = ComponentKeys::new(secret.clone(), "wx1").unwrap();
+        for shown in [format!("{secret:?}"), format!("{keys:?}")] {
+            assert!(
+                !shown.contains("value") && !shown.contains("abcdefg"),
+                "{shown}"
+            );
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The service's state in one DynamoDB table (defined once, in template.yaml).
+//!
+//! Keys, all under the component appid so one table can serve several platforms:
+//! - `pk = {component}`, `sk = ticket`: the newest component_verify_ticket;
+//! - `pk = {component}#authorizer#{appid}`, `sk = event#{CreateTime}#{InfoType}#{digest}`: an
+//!   authorization event, due for processing (index `due`) until later work takes it;
+//! - `pk = {component}#push#{InfoType}`, `sk = {CreateTime}#{digest}`: pushes of other kinds.
+//!
+//! The `due` index (`due_pk`, `due_at`) spreads work over [`DUE_SHARDS`] partition keys so no key
+//! runs hot and nothing ever needs a scan.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use sha1::{Digest, Sha1};
+
+use crate::push::{AuthorizationGrant, ComponentInfo, ComponentPush};
+use crate::xml::Fields;
+
+/// Partition keys of the `due` index per component.
+pub const DUE_SHARDS: u32 = 16;
+/// Pushes other than tickets and authorization events are kept this long.
+const OTHER_PUSH_RETENTION_SECS: i64 = 90 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} failed: {message}")]
+    Dynamo {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("stored item {key} is malformed: {reason}")]
+    Corrupt { key: String, reason: &'static str },
+}
+
+fn dynamo_error<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    move |error| StoreError::Dynamo {
+        operation,
+        message: DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// What a write of a fact did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The fact is new and now stored.
+    Stored,
+    /// The same fact was already stored; nothing changed.
+    Duplicate,
+    /// A newer fact of the same kind is stored; it was kept.
+    Superseded,
+}
+
+/// The newest ticket WeChat pushed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTicket {
+    pub ticket: String,
+    /// WeChat's CreateTime, Unix seconds.
+    pub create_time: i64,
+    /// When we received it, Unix seconds.
+    pub received_at: i64,
+}
+
+impl fmt::Debug for StoredTicket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredTicket")
+            .field("ticket", &"<redacted>")
+            .field("create_time", &self.create_time)
+            .field("received_at", &self.received_at)
+            .finish()
+    }
+}
+
+/// An `authorized`, `updateauthorized` or `unauthorized` push as recorded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthorizationEvent {
+    pub info_type: String,
+    pub authorizer_appid: String,
+    pub create_time: i64,
+    pub grant: Option<AuthorizationGrant>,
+    pub received_at: i64,
+    /// Whether later work still has to act on it (it is in the `due` index).
+    pub pending: bool,
+}
+
+impl fmt::Debug for AuthorizationEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationEvent")
+            .field("info_type", &self.info_type)
+            .field("authorizer_appid", &self.authorizer_appid)
+            .field("create_time", &self.create_time)
+            .field("grant", &self.grant)
+            .field("received_at", &self.received_at)
+            .field("pending", &self.pending)
+            .finish()
+    }
+}
+
+/// The table and how its keys are laid out.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Records a decrypted push; `now` is Unix seconds.
+    pub async fn record_push(
+        &self,
+        component: &str,
+        push: &ComponentPush,
+        now: i64,
+    ) -> Result<Written, StoreError> {
+        match &push.info {
+            ComponentInfo::VerifyTicket { ticket } => {
+                self.save_ticket(component, ticket, push.create_time, now)
+                    .await
+            }
+            ComponentInfo::Authorized(grant) | ComponentInfo::UpdateAuthorized(grant) => {
+                self.record_authorization_event(
+                    component,
+                    push,
+                    &grant.authorizer_appid,
+                    Some(grant),
+                    now,
+                )
+                .await
+            }
+            ComponentInfo::Unauthorized { authorizer_appid } => {
+                self.record_authorization_event(component, push, authorizer_appid, None, now)
+                    .await
+            }
+            ComponentInfo::Other { info_type, fields } => {
+                self.record_other_push(component, info_type, push.create_time, fields, now)
+                    .await
+            }
+        }
+    }
+
+    /// Keeps the ticket with the newest CreateTime, by one conditional write.
+    pub async fn save_ticket(
+        &self,
+        component: &str,
+        ticket: &str,
+        create_time: i64,
+        now: i64,
+    ) -> Result<Written, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(component))
+            .item("sk", s("ticket"))
+            .item("ticket", s(ticket))
+            .item("create_time", n(create_time))
+            .item("received_at", n(now))
+            .condition_expression("attribute_not_exists(pk) OR create_time < :ct")
+            .expression_attribute_values(":ct", n(create_time))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Stored),
+            Err(error) => {
+                let existing = error
+                    .as_service_error()
+                    .filter(|e| e.is_conditional_check_failed_exception())
+                    .map(|e| match e {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item().cloned()
+                        }
+                        _ => None,
+                    });
+                match existing {
+                    None => Err(dynamo_error("PutItem")(error)),
+                    // Older DynamoDB emulators do not return the item; only newer or equal can fail.
+                    Some(None) => Ok(Written::Duplicate),
+                    Some(Some(item)) => {
+                        let stored = get_n(&item, "create_time").unwrap_or(create_time);
+                        if stored > create_time {
+                            Ok(Written::Superseded)
+                        } else {
+                            if get_s(&item, "ticket") != Some(ticket) {
+                                tracing::warn!(
+                                    create_time,
+                                    "two different tickets share one CreateTime; keeping the first"
+                                );
+                            }
+                            Ok(Written::Duplicate)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The newest ticket, if any was ever pushed.
+    pub async fn ticket(&self, component: &str) -> Result<Option<StoredTicket>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(component))
+            .key("sk", s("ticket"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let corrupt = |reason| StoreError::Corrupt {
+            key: format!("{component}/ticket"),
+            reason,
+        };
+        Ok(Some(StoredTicket {
+            ticket: get_s(&item, "ticket")
+                .ok_or(corrupt("no ticket"))?
+                .to_owned(),
+            create_time: get_n(&item, "create_time").ok_or(corrupt("no create_time"))?,
+            received_at: get_n(&item, "received_at").ok_or(corrupt("no received_at"))?,
+        }))
+    }
+
+    async fn record_authorization_event(
+        &self,
+        component: &str,
+        push: &ComponentPush,
+        authorizer_appid: &str,
+        grant: Option<&AuthorizationGrant>,
+        now: i64,
+    ) -> Result<Written, StoreError> {
+        let info_type = push.info.info_type();
+        let digest = digest(grant.map_or("", |g| g.authorization_code.as_str()));
+        let sk = format!("event#{:010}#{info_type}#{digest}", push.create_time);
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&authorizer_pk(component, authorizer_appid)))
+            .item("sk", s(&sk))
+            .item("kind", s("authorization_event"))
+            .item("info_type", s(info_type))
+            .item("authorizer_appid", s(authorizer_appid))
+            .item("create_time", n(push.create_time))
+            .item("received_at", n(now))
+            .item("due_pk", s(&due_pk(component, authorizer_appid)))
+            .item("due_at", n(now))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(grant) = grant {
+            request = request
+                .item("authorization_code", s(&grant.authorization_code))
+                .item(
+                    "authorization_code_expires_at",
+                    n(grant.authorization_code_expired_time),
+                );
+            if let Some(pre_auth_code) = &grant.pre_auth_code {
+                request = request.item("pre_auth_code", s(pre_auth_code));
+            }
+        }
+        conditional_put(request.send().await)
+    }
+
+    /// Authorization events recorded for one authorizer, oldest first.
+    pub async fn authorization_events(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+    ) -> Result<Vec<AuthorizationEvent>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(&authorizer_pk(component, authorizer_appid)))
+            .expression_attribute_values(":prefix", s("event#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("Query"))?;
+        output
+            .items()
+            .iter()
+            .map(|item| {
+                let corrupt = |reason| StoreError::Corrupt {
+                    key: get_s(item, "sk").unwrap_or_default().to_owned(),
+                    reason,
+                };
+                let field =
+                    |name, reason| get_s(item, name).map(str::to_owned).ok_or(corrupt(reason));
+                let grant = match get_s(item, "authorization_code") {
+                    None => None,
+                    Some(code) => Some(AuthorizationGrant {
+                        authorizer_appid: field("authorizer_appid", "no authorizer_appid")?,
+                        authorization_code: code.to_owned(),
+                        authorization_code_expired_time: get_n(
+                            item,
+                            "authorization_code_expires_at",
+                        )
+                        .ok_or(corrupt("no authorization_code_expires_at"))?,
+                        pre_auth_code: get_s(item, "pre_auth_code").map(str::to_owned),
+                    }),
+                };
+                Ok(AuthorizationEvent {
+                    info_type: field("info_type", "no info_type")?,
+                    authorizer_appid: field("authorizer_appid", "no authorizer_appid")?,
+                    create_time: get_n(item, "create_time").ok_or(corrupt("no create_time"))?,
+                    grant,
+                    received_at: get_n(item, "received_at").ok_or(corrupt("no received_at"))?,
+                    pending: item.contains_key("due_pk"),
+                })
+            })
+            .collect()
+    }
+
+    async fn record_other_push(
+        &self,
+        component: &str,
+        info_type: &str,
+        create_time: i64,
+        fields: &Fields,
+        now: i64,
+    ) -> Result<Written, StoreError> {
+        let mut hasher = Sha1::new();
+        let mut map = HashMap::new();
+        for (name, value) in fields.iter() {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(value.as_bytes());
+            hasher.update([0]);
+            map.insert(name.to_owned(), s(value));
+        }
+        let digest = &hex::encode(hasher.finalize())[..16];
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&format!("{component}#push#{info_type}")))
+            .item("sk", s(&format!("{create_time:010}#{digest}")))
+            .item("kind", s("push"))
+            .item("info_type", s(info_type))
+            .item("create_time", n(create_time))
+            .item("received_at", n(now))
+            .item("fields", AttributeValue::M(map))
+            .item("expires_at", n(now + OTHER_PUSH_RETENTION_SECS))
+            .condition_expression("attribute_not_exists(pk)");
+        conditional_put(request.send().await)
+    }
+}
+
+fn conditional_put<R: fmt::Debug>(
+    result: Result<
+        aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+        SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+    >,
+) -> Result<Written, StoreError> {
+    match result {
+        Ok(_) => Ok(Written::Stored),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(Written::Duplicate)
+        }
+        Err(error) => Err(dynamo_error("PutItem")(error)),
+    }
+}
+
+/// The partition key of everything about one authorizer.
+pub fn authorizer_pk(component: &str, authorizer_appid: &str) -> String {
+    format!("{component}#authorizer#{authorizer_appid}")
+}
+
+/// The `due` index partition an authorizer's work lands in: a stable hash, so an authorizer
+/// always lands in the same one.
+pub fn due_pk(component: &str, authorizer_appid: &str) -> String {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = authorizer_appid.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{component}#due#{:02}", hash % DUE_SHARDS)
+}
+
+fn digest(value: &str) -> String {
+    hex::encode(&Sha1::digest(value.as_bytes())[..8])
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_partitions_are_stable_and_spread() {
+        assert_eq!(
+            due_pk("wxc", "wx570bc396a51b8ff8"),
+            due_pk("wxc", "wx570bc396a51b8ff8")
+        );
+        let used: std::collections::HashSet<String> = (0..1000)
+            .map(|i| due_pk("wxc", &format!("wx{i:016x}")))
+            .collect();
+        assert_eq!(used.len(), DUE_SHARDS as usize);
+    }
+}

@@ -1,0 +1,216 @@
+//! The small, hostile-input-proof XML reader WeChat's payloads need.
+//!
+//! WeChat sends one `<xml>` root with text or CDATA children. Anything that could make a parser
+//! expand or fetch something (a DOCTYPE, an entity declaration, a reference to an undeclared
+//! entity) is refused outright, before and after decryption.
+
+use quick_xml::Reader;
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::Event;
+
+/// Bounds that keep a parse cheap whatever the input.
+const MAX_DEPTH: usize = 8;
+const MAX_FIELDS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)")]
+    Doctype,
+    #[error("XML references an unknown entity (-40002 ParseXmlError)")]
+    UnknownEntity,
+    #[error("XML is malformed: {0} (-40002 ParseXmlError)")]
+    Malformed(String),
+    #[error("XML is nested or repeated beyond what WeChat sends (-40002 ParseXmlError)")]
+    TooLarge,
+}
+
+impl XmlError {
+    pub fn code(&self) -> i32 {
+        -40002
+    }
+}
+
+/// The leaves of a document as (path below the root, text) pairs, in document order.
+/// Nested elements are joined with `/`, e.g. `info/name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    /// The first value at `path`.
+    pub fn get(&self, path: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == path)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn into_vec(self) -> Vec<(String, String)> {
+        self.0
+    }
+}
+
+/// Parses one document; the root's own name is not checked (WeChat always sends `xml`).
+pub fn parse(input: &str) -> Result<Fields, XmlError> {
+    // quick-xml hands a DOCTYPE over as an event, but refusing on sight is cheaper and also
+    // covers declarations hidden where the event would not come (after a malformed prefix).
+    if contains_ignore_case(input, "<!DOCTYPE") || contains_ignore_case(input, "<!ENTITY") {
+        return Err(XmlError::Doctype);
+    }
+    let mut reader = Reader::from_str(input);
+    let malformed = |e: quick_xml::Error| XmlError::Malformed(e.to_string());
+
+    // Open elements, each with whether it has child elements (then its text is layout only).
+    let mut path: Vec<(String, bool)> = Vec::new();
+    let mut text = String::new();
+    let mut fields = Vec::new();
+    let mut seen_root = false;
+    loop {
+        match reader.read_event().map_err(malformed)? {
+            Event::Start(start) => {
+                open_element(&mut path, &mut seen_root)?;
+                path.push((element_name(start.name().as_ref()), false));
+                text.clear();
+            }
+            Event::Empty(start) => {
+                open_element(&mut path, &mut seen_root)?;
+                if !path.is_empty() {
+                    let name = element_name(start.name().as_ref());
+                    push_field(&mut fields, &path, &name, String::new())?;
+                }
+            }
+            Event::End(_) => {
+                let (name, had_children) =
+                    path.pop().expect("quick-xml checks that ends match starts");
+                if !path.is_empty() && !had_children {
+                    push_field(&mut fields, &path, &name, std::mem::take(&mut text))?;
+                }
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::CData(c) => text.push_str(&c.xml10_content()),
+            Event::GeneralRef(r) => {
+                if let Some(ch) = r.resolve_char_ref().map_err(malformed)? {
+                    text.push(ch);
+                } else {
+                    let name = r.into_inner();
+                    let value = resolve_predefined_entity(&name).ok_or(XmlError::UnknownEntity)?;
+                    text.push_str(value);
+                }
+            }
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !path.is_empty() {
+        return Err(XmlError::Malformed("unclosed element".into()));
+    }
+    if !seen_root {
+        return Err(XmlError::Malformed("no root element".into()));
+    }
+    Ok(Fields(fields))
+}
+
+/// Checks the document's shape before an element opens, and marks its parent as a container.
+fn open_element(path: &mut [(String, bool)], seen_root: &mut bool) -> Result<(), XmlError> {
+    let depth = path.len();
+    match path.last_mut() {
+        None if *seen_root => Err(XmlError::Malformed("more than one root element".into())),
+        None => {
+            *seen_root = true;
+            Ok(())
+        }
+        Some(_) if depth >= MAX_DEPTH => Err(XmlError::TooLarge),
+        Some((_, has_children)) => {
+            *has_children = true;
+            Ok(())
+        }
+    }
+}
+
+fn element_name(raw: &str) -> String {
+    raw.to_owned()
+}
+
+/// Records a leaf under its path below the root.
+fn push_field(
+    fields: &mut Vec<(String, String)>,
+    open: &[(String, bool)],
+    name: &str,
+    value: String,
+) -> Result<(), XmlError> {
+    if fields.len() >= MAX_FIELDS {
+        return Err(XmlError::TooLarge);
+    }
+    let mut key = String::new();
+    for (parent, _) in open.iter().skip(1) {
+        key.push_str(parent);
+        key.push('/');
+    }
+    key.push_str(name);
+    fields.push((key, value));
+    Ok(())
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_text_cdata_and_nested_leaves() {
+        let fields = parse(
+            "<?xml version=\"1.0\"?><xml><AppId><![CDATA[wx1]]></AppId><CreateTime>1413192605</CreateTime>\
+             <info><name>a &amp; b &#20013;</name></info><Empty/></xml>",
+        )
+        .unwrap();
+        assert_eq!(fields.get("AppId"), Some("wx1"));
+        assert_eq!(fields.get("CreateTime"), Some("1413192605"));
+        assert_eq!(fields.get("info/name"), Some("a & b 中"));
+        assert_eq!(fields.get("Empty"), Some(""));
+        assert_eq!(fields.get("missing"), None);
+    }
+
+    #[test]
+    fn refuses_doctype_and_entities() {
+        for doc in [
+            "<!DOCTYPE xml [<!ENTITY a \"b\">]><xml><A>&a;</A></xml>",
+            "<!doctype xml><xml/>",
+            "<xml><A>x</A></xml><!DOCTYPE x>",
+            "<xml><A><![CDATA[<!ENTITY x SYSTEM \"file:///etc/passwd\">]]></A></xml>",
+        ] {
+            assert_eq!(parse(doc), Err(XmlError::Doctype), "{doc}");
+        }
+        assert_eq!(
+            parse("<xml><A>&lol;</A></xml>"),
+            Err(XmlError::UnknownEntity)
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_and_oversized_documents() {
+        for doc in [
+            "",
+            "<xml><A>1</B></xml>",
+            "<xml><A>1</A>",
+            "plain",
+            "<a/><b/>",
+        ] {
+            assert!(matches!(parse(doc), Err(XmlError::Malformed(_))), "{doc:?}");
+        }
+        let deep = format!("{}{}", "<a>".repeat(20), "</a>".repeat(20));
+        assert_eq!(parse(&deep), Err(XmlError::TooLarge));
+        let wide = format!("<xml>{}</xml>", "<A>1</A>".repeat(300));
+        assert_eq!(parse(&wide), Err(XmlError::TooLarge));
+    }
+}
