@@ -1,5 +1,9 @@
 //! Helpers for tests that run the real handlers against the local services started by
-//! `scripts/services.sh` (DynamoDB Local, the Secrets Manager emulator).
+//! `scripts/services.sh` (DynamoDB Local, the Secrets Manager emulator), and the WeChat
+//! sandbox ([`sandbox`]) with the adapter that serves a Lambda handler over HTTP ([`dev_server`]).
+
+pub mod dev_server;
+pub mod sandbox;
 
 use std::collections::HashMap;
 use std::time::Duration;
