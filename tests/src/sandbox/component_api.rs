@@ -181,9 +181,11 @@ async fn call(
     }
     if let Some(hang) = plan.hang {
         tokio::time::sleep(hang).await;
+        tracing::info!(api = %api, errcode = -1, "component API call hung (injected)");
         return Json(WxError::SystemBusy.body()).into_response();
     }
     if let Some(error) = plan.error {
+        tracing::info!(api = %api, errcode = error.errcode(), "component API call failed (injected)");
         return Json(error.body()).into_response();
     }
 
@@ -198,9 +200,16 @@ async fn call(
         "api_start_push_ticket" => start_push_ticket(&shared, &body),
         _ => unreachable!("checked against APIS"),
     };
+    // Only the API and the outcome: requests and answers carry credentials.
     match answer {
-        Ok(value) => Json(value).into_response(),
-        Err(error) => Json(error.body()).into_response(),
+        Ok(value) => {
+            tracing::info!(api = %api, errcode = 0, "component API call");
+            Json(value).into_response()
+        }
+        Err(error) => {
+            tracing::info!(api = %api, errcode = error.errcode(), errmsg = %error, "component API call");
+            Json(error.body()).into_response()
+        }
     }
 }
 

@@ -198,7 +198,10 @@ async fn page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, PageError> {
-    check_referer(&shared, &headers)?;
+    if let Err(error) = check_referer(&shared, &headers) {
+        tracing::info!(reason = %error, "authorization page refused");
+        return Err(error);
+    }
     let query = query.unwrap_or_default();
     let params = params(url::form_urlencoded::parse(query.as_bytes()).into_owned());
     let checked = check_params(&shared, &params)?;
@@ -288,7 +291,10 @@ async fn confirm(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let params = params(url::form_urlencoded::parse(&body).into_owned());
     match confirmed(&shared, &params) {
         Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => {
+            tracing::info!(reason = %error, "authorization refused");
+            error.into_response()
+        }
     }
 }
 
@@ -329,6 +335,11 @@ fn confirmed(
         .query_pairs_mut()
         .append_pair("auth_code", &grant.authorization_code)
         .append_pair("expires_in", &REDIRECT_EXPIRES_IN.to_string());
+    tracing::info!(
+        authorizer_appid = %grant.authorizer_appid,
+        info_type = %grant.info_type,
+        "authorization confirmed"
+    );
     shared.spawn_push(PushMessage::Authorization(grant));
     Ok(location.into())
 }

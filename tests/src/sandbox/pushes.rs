@@ -189,11 +189,18 @@ impl Pusher {
         let last = history.last().cloned().expect("at least one attempt");
         let success = last.status.is_some_and(|s| (200..300).contains(&s))
             && last.body.as_deref().map(str::trim) == Some("success");
-        if !success {
+        if success {
+            tracing::info!(
+                info_type = message.info_type(),
+                attempts = history.len(),
+                "push answered success"
+            );
+        } else {
             tracing::warn!(
                 info_type = message.info_type(),
                 attempts = history.len(),
                 status = last.status,
+                error = last.error.as_deref(),
                 "push not answered success"
             );
         }
