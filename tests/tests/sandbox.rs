@@ -366,6 +366,7 @@ fn token_body() -> Value {
 #[tokio::test]
 async fn component_token_checks_appid_secret_and_ticket() {
     let wx = Wx::start().await;
+    wx.sandbox.freeze_clock(true);
     let ticket = wx.sandbox.ticket().ticket;
     let body = |appid: &str, secret: &str, ticket: &str| {
         json!({
@@ -457,6 +458,7 @@ async fn a_new_component_token_invalidates_the_previous_after_the_grace_period()
         ..quick_config()
     })
     .await;
+    wx.sandbox.freeze_clock(true);
     let first = wx.component_token().await;
     let second = wx.component_token().await;
     assert_ne!(first, second);
@@ -595,6 +597,7 @@ async fn pre_auth_codes_are_single_use_and_expire() {
 #[tokio::test]
 async fn authorization_codes_are_single_use_and_expire() {
     let wx = Wx::start().await;
+    wx.sandbox.freeze_clock(true);
     let token = wx.component_token().await;
     let code = wx.authorize(&token, OFFICIAL).await;
     assert!(code.starts_with("queryauthcode@@@"));
@@ -639,6 +642,7 @@ async fn refresh_tokens_rotate_and_the_old_one_works_for_the_grace_period() {
         ..quick_config()
     })
     .await;
+    wx.sandbox.freeze_clock(true);
     let token = wx.component_token().await;
     let code = wx.authorize(&token, OFFICIAL).await;
     let first = wx
@@ -1253,7 +1257,9 @@ async fn pushes_are_encrypted_and_signed_like_wechats() {
             "timestamp"
         ]
     );
-    assert_eq!(r.query["timestamp"], r.push.create_time.to_string());
+    // Stamped when sent, right after the ticket was issued.
+    let sent: i64 = r.query["timestamp"].parse().unwrap();
+    assert!((0..=5).contains(&(sent - r.push.create_time)), "{sent}");
     assert_eq!(
         r.push.info,
         ComponentInfo::VerifyTicket {
@@ -1319,7 +1325,10 @@ async fn pushes_are_retried_when_not_answered_success() {
     assert_eq!(wx.sandbox.pushes()[2], record);
 
     // Nobody listening at all.
-    wx.sandbox.set_event_url(Some("http://127.0.0.1:9/events"));
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nobody = format!("http://{}/events", closed.local_addr().unwrap());
+    drop(closed);
+    wx.sandbox.set_event_url(Some(&nobody));
     let record = wx.sandbox.push_ticket().await.unwrap();
     assert_eq!(
         (record.success, record.attempts, record.status),
@@ -1646,6 +1655,18 @@ async fn control_endpoints_drive_the_sandbox_over_http() {
         .await,
         42001
     );
+
+    let (_, frozen) = wx
+        .control(
+            Method::POST,
+            "/sandbox/clock/freeze",
+            Some(json!({"frozen": true})),
+        )
+        .await;
+    assert_eq!(frozen["frozen"], true);
+    assert!(wx.sandbox.now() >= clock["now"].as_i64().unwrap());
+    let (_, clock) = wx.control(Method::GET, "/sandbox/clock", None).await;
+    assert_eq!(clock["now"], frozen["now"]);
 }
 
 #[tokio::test]

@@ -214,6 +214,7 @@ async fn authorization_events_from_the_page_and_a_withdrawal_are_recorded() {
         ),
         ("authorized", true, 1)
     );
+    // One second later at least, so each event has its own CreateTime.
     s.sandbox.advance(Duration::from_secs(1));
     let updated = s
         .sandbox
@@ -221,7 +222,7 @@ async fn authorization_events_from_the_page_and_a_withdrawal_are_recorded() {
         .await
         .unwrap();
     assert_eq!(updated.grant.info_type, "updateauthorized");
-    assert!(updated.push.unwrap().success);
+    assert!(updated.push.as_ref().unwrap().success);
     s.sandbox.advance(Duration::from_secs(1));
     let withdrawn = s.sandbox.withdraw(MINI_PROGRAM).await.unwrap().unwrap();
     assert_eq!((withdrawn.success, withdrawn.attempts), (true, 1));
@@ -239,8 +240,8 @@ async fn authorization_events_from_the_page_and_a_withdrawal_are_recorded() {
         kinds,
         [
             ("authorized", authorized.create_time),
-            ("updateauthorized", authorized.create_time + 1),
-            ("unauthorized", authorized.create_time + 2),
+            ("updateauthorized", updated.grant.create_time),
+            ("unauthorized", withdrawn.create_time),
         ]
     );
     assert_eq!(

@@ -41,6 +41,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/event-url", get(event_url).post(set_event_url))
         .route("/sandbox/clock", get(clock))
         .route("/sandbox/clock/advance", post(advance))
+        .route("/sandbox/clock/freeze", post(freeze))
 }
 
 /// A control request that could not be carried out.
@@ -199,14 +200,16 @@ async fn set_event_url(
 pub struct ClockAnswer {
     /// The sandbox's time, Unix seconds.
     pub now: i64,
-    /// How far it is ahead of real time, seconds.
+    /// How far it is ahead of real time, seconds (besides the time it spent frozen).
     pub offset_secs: u64,
+    pub frozen: bool,
 }
 
 async fn clock(State(shared): State<Arc<Shared>>) -> Json<ClockAnswer> {
     Json(ClockAnswer {
         now: shared.now(),
         offset_secs: shared.clock.offset().as_secs(),
+        frozen: shared.clock.is_frozen(),
     })
 }
 
@@ -221,6 +224,20 @@ async fn advance(
 ) -> Result<Json<ClockAnswer>, ControlError> {
     let request: AdvanceRequest = body(&bytes)?;
     shared.clock.advance(Duration::from_secs(request.seconds));
+    Ok(clock(State(shared)).await)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FreezeRequest {
+    pub frozen: bool,
+}
+
+async fn freeze(
+    State(shared): State<Arc<Shared>>,
+    bytes: Bytes,
+) -> Result<Json<ClockAnswer>, ControlError> {
+    let request: FreezeRequest = body(&bytes)?;
+    shared.clock.set_frozen(request.frozen);
     Ok(clock(State(shared)).await)
 }
 

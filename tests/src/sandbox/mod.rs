@@ -416,6 +416,12 @@ impl Sandbox {
         self.shared.clock.advance(by);
     }
 
+    /// Stops the sandbox's clock (only [`advance`](Self::advance) moves it), for tests of exact
+    /// boundaries; `false` lets it run again.
+    pub fn freeze_clock(&self, frozen: bool) {
+        self.shared.clock.set_frozen(frozen);
+    }
+
     // ----- counters -----
 
     pub fn calls(&self) -> Calls {
