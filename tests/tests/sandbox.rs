@@ -2004,3 +2004,21 @@ async fn the_binary_runs_from_a_config_file_and_flags() {
     child.kill().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn debug_output_shows_no_secret_token_or_code() {
+    let wx = Wx::start().await;
+    let token = wx.component_token().await;
+    let code = wx.authorize(&token, OFFICIAL).await;
+    let shown = format!("{:?} {:?}", wx.sandbox, wx.sandbox.config());
+    for secret in [
+        TEST_APPSECRET,
+        TEST_TOKEN,
+        TEST_ENCODING_AES_KEY,
+        &token,
+        &code,
+        &wx.sandbox.ticket().ticket,
+    ] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}

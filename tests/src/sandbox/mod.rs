@@ -57,7 +57,7 @@ pub const PUSH_WAIT_LIMIT: Duration = Duration::from_secs(30);
 
 /// The sandbox's settings. Defaults: the local test platform of tests/src/lib.rs and WeChat's
 /// own numbers. In a config file durations are seconds (`ticket_interval_secs: 600`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     /// Loopback port to listen on; 0 picks a free one.
@@ -128,6 +128,23 @@ impl Default for SandboxConfig {
             push_retry_delay: Duration::from_secs(1),
             accounts: accounts::builtin(),
         }
+    }
+}
+
+/// The appsecret, token and key are redacted.
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("port", &self.port)
+            .field("component_appid", &self.component_appid)
+            .field("component_appsecret", &"<redacted>")
+            .field("token", &"<redacted>")
+            .field("encoding_aes_key", &"<redacted>")
+            .field("event_url", &self.event_url)
+            .field("ticket_interval", &self.ticket_interval)
+            .field("auth_domains", &self.auth_domains)
+            .field("refresh_token_rotation", &self.refresh_token_rotation)
+            .finish_non_exhaustive()
     }
 }
 

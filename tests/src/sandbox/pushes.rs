@@ -123,7 +123,6 @@ pub struct Delivery {
 }
 
 /// Delivers pushes and keeps their records.
-#[derive(Debug)]
 pub struct Pusher {
     client: reqwest::Client,
     crypto: MessageCrypto,
@@ -131,6 +130,20 @@ pub struct Pusher {
     records: Mutex<Vec<PushRecord>>,
     finished: watch::Sender<usize>,
     next_id: AtomicU64,
+}
+
+/// The records hold tickets and codes: Debug shows how many.
+impl std::fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher")
+            .field("crypto", &self.crypto)
+            .field("delivery", &self.delivery)
+            .field(
+                "records",
+                &self.records.lock().map(|r| r.len()).unwrap_or(0),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pusher {

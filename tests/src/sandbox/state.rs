@@ -113,7 +113,7 @@ pub enum PreAuthCodeError {
     Expired,
 }
 
-#[derive(Debug)]
+/// What WeChat remembers; its Debug shows counts, never a token or code.
 pub struct State {
     rules: Rules,
     accounts: Vec<Account>,
@@ -125,6 +125,23 @@ pub struct State {
     authorizations: BTreeMap<String, Authorization>,
     /// Authorizer access tokens: appid and expiry.
     authorizer_access_tokens: HashMap<String, (String, i64)>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("rules", &self.rules)
+            .field("accounts", &self.accounts.len())
+            .field("tickets", &self.tickets.len())
+            .field("component_tokens", &self.component_tokens.len())
+            .field("pre_auth_codes", &self.pre_auth_codes.len())
+            .field("auth_codes", &self.auth_codes.len())
+            .field(
+                "authorizations",
+                &self.authorizations.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl State {
