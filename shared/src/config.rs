@@ -25,6 +25,12 @@ pub struct Config {
     pub push_timestamp_tolerance: Duration,
     /// How long a fetched secret is used before it is fetched again (rotation).
     pub secret_max_age: Duration,
+    /// Tokens are refreshed this long before they expire.
+    pub refresh_margin: Duration,
+    /// Refreshes in flight at once in one refresher run.
+    pub refresh_concurrency: usize,
+    /// Timeout of every call to WeChat.
+    pub wechat_timeout: Duration,
 }
 
 impl Config {
@@ -82,6 +88,19 @@ impl Config {
                 Self::DEFAULT_PUSH_TIMESTAMP_TOLERANCE,
             )?,
             secret_max_age: seconds("SECRET_MAX_AGE_SECS", Self::DEFAULT_SECRET_MAX_AGE)?,
+            refresh_margin: seconds("REFRESH_MARGIN_SECS", Duration::from_secs(20 * 60))?,
+            refresh_concurrency: match get("REFRESH_CONCURRENCY") {
+                None => 16,
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .ok_or(ConfigError::Invalid {
+                        name: "REFRESH_CONCURRENCY",
+                        reason: "must be a positive whole number".into(),
+                    })?,
+            },
+            wechat_timeout: seconds("WECHAT_TIMEOUT_SECS", Duration::from_secs(5))?,
         })
     }
 }
@@ -113,6 +132,9 @@ mod tests {
         assert_eq!(config.wechat_open_base, "https://open.weixin.qq.com");
         assert_eq!(config.public_base_url, None);
         assert_eq!(config.push_timestamp_tolerance, Duration::from_secs(300));
+        assert_eq!(config.refresh_margin, Duration::from_secs(1200));
+        assert_eq!(config.refresh_concurrency, 16);
+        assert_eq!(config.wechat_timeout, Duration::from_secs(5));
     }
 
     #[test]

@@ -7,10 +7,13 @@
 pub mod aws;
 pub mod config;
 pub mod crypto;
+pub mod metrics;
 pub mod push;
+pub mod refresh;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod wechat;
 pub mod xml;
 

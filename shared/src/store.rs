@@ -19,6 +19,15 @@ use sha1::{Digest, Sha1};
 use crate::push::{AuthorizationGrant, ComponentInfo, ComponentPush};
 use crate::xml::Fields;
 
+mod authorizers;
+mod component_token;
+
+pub use authorizers::{
+    AuthorizerRecord, AuthorizerStatus, DueCursor, DueItem, DueKind, DuePage, NewAuthorization,
+    RefreshWhen,
+};
+pub use component_token::ComponentTokenState;
+
 /// Partition keys of the `due` index per component.
 pub const DUE_SHARDS: u32 = 16;
 /// Pushes other than tickets and authorization events are kept this long.
@@ -35,7 +44,34 @@ pub enum StoreError {
     Corrupt { key: String, reason: &'static str },
 }
 
-fn dynamo_error<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
+/// Operation errors that can say "the condition failed".
+pub(crate) trait ConditionalCheck {
+    fn is_conditional_check_failed(&self) -> bool;
+}
+
+macro_rules! conditional_check {
+    ($($error:ty),*) => {$(
+        impl ConditionalCheck for $error {
+            fn is_conditional_check_failed(&self) -> bool {
+                self.is_conditional_check_failed_exception()
+            }
+        }
+    )*};
+}
+conditional_check!(
+    aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError
+);
+
+pub(crate) fn conditional_failed<E: ConditionalCheck, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(ConditionalCheck::is_conditional_check_failed)
+}
+
+pub(crate) fn dynamo_error<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: fmt::Debug,
@@ -379,13 +415,7 @@ fn conditional_put<R: fmt::Debug>(
 ) -> Result<Written, StoreError> {
     match result {
         Ok(_) => Ok(Written::Stored),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(Written::Duplicate)
-        }
+        Err(error) if conditional_failed(&error) => Ok(Written::Duplicate),
         Err(error) => Err(dynamo_error("PutItem")(error)),
     }
 }
@@ -402,26 +432,31 @@ pub fn due_pk(component: &str, authorizer_appid: &str) -> String {
     let hash = authorizer_appid.bytes().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
-    format!("{component}#due#{:02}", hash % DUE_SHARDS)
+    due_partition(component, hash % DUE_SHARDS)
+}
+
+/// The `due` index partition key of one shard.
+pub fn due_partition(component: &str, shard: u32) -> String {
+    format!("{component}#due#{shard:02}")
 }
 
 fn digest(value: &str) -> String {
     hex::encode(&Sha1::digest(value.as_bytes())[..8])
 }
 
-fn s(value: &str) -> AttributeValue {
+pub(crate) fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-fn n(value: i64) -> AttributeValue {
+pub(crate) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)?.as_s().ok().map(String::as_str)
 }
 
-fn get_n(item: &Item, name: &str) -> Option<i64> {
+pub(crate) fn get_n(item: &Item, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 

@@ -17,7 +17,8 @@ pub mod errcode {
     pub const NOT_LATEST_TOKEN: i64 = 40014;
     pub const INVALID_APPSECRET: i64 = 40125;
     pub const MISSING_ACCESS_TOKEN: i64 = 41001;
-    pub const MISSING_APPID: i64 = 41004;
+    pub const MISSING_APPID: i64 = 41002;
+    pub const MISSING_APPSECRET: i64 = 41004;
     pub const TOKEN_EXPIRED: i64 = 42001;
     pub const QUOTA_REACHED: i64 = 45009;
     pub const UNAUTHORIZED: i64 = 61003;
@@ -34,7 +35,7 @@ pub enum ErrorKind {
     Busy,
     /// 40001 / 40014 / 42001 / 41001: the component token is no longer good.
     TokenInvalid,
-    /// 40013 / 40125 / 41004: configuration error, no retry.
+    /// 40013 / 40125 / 41002 / 41004: configuration error, no retry.
     BadCredentials,
     /// 45009: stop calling for now.
     QuotaReached,
@@ -86,7 +87,9 @@ impl WechatError {
                 INVALID_CREDENTIAL | NOT_LATEST_TOKEN | TOKEN_EXPIRED | MISSING_ACCESS_TOKEN => {
                     ErrorKind::TokenInvalid
                 }
-                INVALID_APPID | INVALID_APPSECRET | MISSING_APPID => ErrorKind::BadCredentials,
+                INVALID_APPID | INVALID_APPSECRET | MISSING_APPID | MISSING_APPSECRET => {
+                    ErrorKind::BadCredentials
+                }
                 QUOTA_REACHED => ErrorKind::QuotaReached,
                 UNAUTHORIZED => ErrorKind::Unauthorized,
                 IP_NOT_WHITELISTED => ErrorKind::IpNotWhitelisted,
@@ -486,7 +489,7 @@ mod tests {
         for code in [40001, 40014, 42001] {
             assert_eq!(api(code).kind(), ErrorKind::TokenInvalid);
         }
-        for code in [40013, 40125, 41004] {
+        for code in [40013, 40125, 41002, 41004] {
             assert_eq!(api(code).kind(), ErrorKind::BadCredentials);
         }
         assert_eq!(api(45009).kind(), ErrorKind::QuotaReached);

@@ -1,0 +1,115 @@
+//! The scheduled refresher's handler: one refresh run, a summary, metrics.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::Value;
+use wxopen::Config;
+use wxopen::metrics::MetricDocument;
+use wxopen::refresh::{RunOptions, Summary, run};
+use wxopen::store::DUE_SHARDS;
+use wxopen::tokens::Tokens;
+
+/// What the handler needs, built once per container.
+#[derive(Debug)]
+pub struct Refresher {
+    pub tokens: Tokens,
+    pub concurrency: usize,
+}
+
+impl Refresher {
+    pub fn new(config: &Config, aws: &aws_config::SdkConfig) -> Self {
+        Self {
+            tokens: Tokens::from_config(config, aws),
+            concurrency: config.refresh_concurrency,
+        }
+    }
+}
+
+/// The schedule's input (all optional; an EventBridge "Scheduled Event" carries none of them):
+/// `{"partitions": [0, 1, ...], "reconcile": true, "concurrency": 32}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RefreshRequest {
+    #[serde(default)]
+    pub partitions: Option<Vec<u32>>,
+    #[serde(default)]
+    pub reconcile: bool,
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+pub async fn handle(refresher: &Refresher, event: LambdaEvent<Value>) -> Result<Summary, Error> {
+    let request: RefreshRequest = serde_json::from_value(event.payload).unwrap_or_default();
+    let deadline = instant_of(event.context.deadline);
+    let summary = refresh(refresher, &request, deadline).await?;
+    Ok(summary)
+}
+
+/// Runs once until `deadline`, logs the summary and emits its metrics.
+pub async fn refresh(
+    refresher: &Refresher,
+    request: &RefreshRequest,
+    deadline: Instant,
+) -> Result<Summary, Error> {
+    let mut options = RunOptions::new(deadline);
+    options.concurrency = request.concurrency.unwrap_or(refresher.concurrency);
+    options.reconcile = request.reconcile;
+    if let Some(partitions) = &request.partitions {
+        if let Some(bad) = partitions.iter().find(|p| **p >= DUE_SHARDS) {
+            return Err(format!("partition {bad} does not exist (0..{DUE_SHARDS})").into());
+        }
+        options.partitions = partitions.clone();
+    }
+    // Boxed: the run's future is deeply nested and would otherwise overflow type layout.
+    let summary = Box::pin(run(&refresher.tokens, &options)).await;
+    tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "refresh run done");
+    emit_metrics(refresher, &summary).await;
+    Ok(summary)
+}
+
+async fn emit_metrics(refresher: &Refresher, summary: &Summary) {
+    let tokens = &refresher.tokens;
+    let now = wxopen::unix_now();
+    let mut doc = MetricDocument::new()
+        .dimension("Component", &tokens.component)
+        .value("Due", summary.due as f64, "Count")
+        .value("Refreshed", summary.refreshed as f64, "Count")
+        .value(
+            "Failed",
+            summary.failed.values().sum::<usize>() as f64,
+            "Count",
+        )
+        .value("ItemsRead", summary.items_read as f64, "Count")
+        .value(
+            "ReauthorizationRequired",
+            summary.reauthorization_required as f64,
+            "Count",
+        );
+    if let Ok(Some(ticket)) = tokens.store.ticket(&tokens.component).await {
+        doc = doc.value("TicketAge", (now - ticket.create_time) as f64, "Seconds");
+    }
+    if let Ok(Some(token)) = tokens.store.component_token(&tokens.component).await {
+        doc = doc.value(
+            "ComponentTokenAge",
+            (now - token.issued_at) as f64,
+            "Seconds",
+        );
+    }
+    doc.emit();
+    for (reason, count) in &summary.failed {
+        MetricDocument::new()
+            .dimension("Component", &tokens.component)
+            .dimension("Reason", reason)
+            .value("FailedByReason", *count as f64, "Count")
+            .emit();
+    }
+}
+
+/// The Lambda deadline (milliseconds since the epoch) as an `Instant`.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}

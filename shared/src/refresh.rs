@@ -1,0 +1,294 @@
+//! One run of the scheduled refresher: the component token, then whatever the `due` index says
+//! is due, with bounded concurrency, within the invocation's deadline.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::store::{AuthorizerStatus, DUE_SHARDS, DueItem, DueKind, RefreshWhen, due_partition};
+use crate::tokens::{AuthorizerRefresh, TokenError, Tokens};
+use crate::unix_now;
+use crate::wechat::ErrorKind;
+
+/// What one run covers and how.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Partitions of the `due` index to work through (all by default). Splitting them across
+    /// invocations spreads very large fleets.
+    pub partitions: Vec<u32>,
+    /// Refreshes in flight at once.
+    pub concurrency: usize,
+    /// No new work is started when less than this is left before the deadline.
+    pub reserve: Duration,
+    pub deadline: Instant,
+    /// Items read from the index per query.
+    pub page_size: i32,
+    /// Also walk api_get_authorizer_list and repair the store.
+    pub reconcile: bool,
+}
+
+impl RunOptions {
+    pub const DEFAULT_CONCURRENCY: usize = 16;
+
+    pub fn new(deadline: Instant) -> Self {
+        Self {
+            partitions: (0..DUE_SHARDS).collect(),
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            reserve: Duration::from_secs(10),
+            deadline,
+            page_size: 200,
+            reconcile: false,
+        }
+    }
+}
+
+/// The run's report, logged at the end and turned into metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Whether a valid component token was at hand (refreshed if it was due).
+    pub component_token_ok: bool,
+    pub due: usize,
+    pub refreshed: usize,
+    pub rotated: usize,
+    pub recovered: usize,
+    pub withdrawn: usize,
+    pub reauthorization_required: usize,
+    pub events_settled: usize,
+    pub skipped: usize,
+    /// Failures by reason (`errcode 45009`, `timeout`, `store`, ...).
+    pub failed: BTreeMap<String, usize>,
+    /// Items DynamoDB read from the index: proportional to what is due, never to the fleet.
+    pub items_read: usize,
+    /// A call that stops this kind of work for the run (45009, 61004), if one was seen.
+    pub halted_by: Option<i64>,
+    /// The deadline came before all due work was done; the next run picks it up.
+    pub left_for_next_run: bool,
+    pub reconciled: Option<(usize, usize)>,
+}
+
+enum Done {
+    Refreshed { rotated: bool, recovered: bool },
+    Withdrawn,
+    Reauthorization,
+    Settled,
+    Skipped,
+    Failed(String),
+}
+
+/// Runs one refresh pass.
+pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
+    let mut summary = Summary::default();
+    if let Err(error) = tokens.component_access_token().await {
+        tracing::error!(%error, "no component token: authorizers cannot be refreshed this run");
+        *summary.failed.entry(reason(&error)).or_default() += 1;
+        return summary;
+    }
+    summary.component_token_ok = true;
+
+    let halted = AtomicBool::new(false);
+    let halted_by = Mutex::new(None);
+    let out_of_time = || Instant::now() + options.reserve >= options.deadline;
+
+    'partitions: for partition in &options.partitions {
+        let key = due_partition(&tokens.component, *partition);
+        let mut cursor = None;
+        loop {
+            if out_of_time() {
+                summary.left_for_next_run = true;
+                break 'partitions;
+            }
+            let page = match tokens
+                .store
+                .due_items(&key, unix_now(), options.page_size, cursor)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(%error, partition, "reading the due index failed");
+                    *summary.failed.entry("store".into()).or_default() += 1;
+                    continue 'partitions;
+                }
+            };
+            summary.items_read += page.read;
+            summary.due += page.items.len();
+            let results: Vec<Done> = futures_util::stream::iter(page.items)
+                .map(|item| {
+                    let (halted, halted_by, out_of_time) = (&halted, &halted_by, &out_of_time);
+                    async move {
+                        if halted.load(Ordering::Relaxed) {
+                            return Done::Failed("halted".into());
+                        }
+                        if out_of_time() {
+                            return Done::Failed("deadline".into());
+                        }
+                        let done = process(tokens, &item).await;
+                        if let Done::Failed(reason) = &done
+                            && let Some(code) = halting_errcode(reason)
+                        {
+                            halted.store(true, Ordering::Relaxed);
+                            *halted_by.lock().expect("not poisoned") = Some(code);
+                        }
+                        done
+                    }
+                })
+                .buffer_unordered(options.concurrency.max(1))
+                .collect()
+                .await;
+            for done in results {
+                match done {
+                    Done::Refreshed { rotated, recovered } => {
+                        summary.refreshed += 1;
+                        summary.rotated += usize::from(rotated);
+                        summary.recovered += usize::from(recovered);
+                    }
+                    Done::Withdrawn => summary.withdrawn += 1,
+                    Done::Reauthorization => summary.reauthorization_required += 1,
+                    Done::Settled => summary.events_settled += 1,
+                    Done::Skipped => summary.skipped += 1,
+                    Done::Failed(reason) => {
+                        if reason == "deadline" {
+                            summary.left_for_next_run = true;
+                        }
+                        *summary.failed.entry(reason).or_default() += 1;
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    summary.halted_by = *halted_by.lock().expect("not poisoned");
+
+    if options.reconcile && !out_of_time() {
+        match tokens.reconcile().await {
+            Ok(counts) => summary.reconciled = Some(counts),
+            Err(error) => {
+                tracing::error!(%error, "reconciliation failed");
+                *summary
+                    .failed
+                    .entry(format!("reconcile {}", reason(&error)))
+                    .or_default() += 1;
+            }
+        }
+    }
+    summary
+}
+
+async fn process(tokens: &Tokens, item: &DueItem) -> Done {
+    let result = match &item.kind {
+        DueKind::Authorizer => tokens
+            .refresh_authorizer(&item.authorizer_appid, RefreshWhen::Due)
+            .await
+            .map(|outcome| match outcome {
+                AuthorizerRefresh::Refreshed { rotated, recovered } => {
+                    Done::Refreshed { rotated, recovered }
+                }
+                AuthorizerRefresh::Skipped => Done::Skipped,
+                AuthorizerRefresh::Withdrawn => Done::Withdrawn,
+                AuthorizerRefresh::ReauthorizationRequired => Done::Reauthorization,
+            }),
+        DueKind::AuthorizationEvent {
+            info_type,
+            create_time,
+            authorization_code,
+        } => {
+            settle_event(
+                tokens,
+                item,
+                info_type,
+                *create_time,
+                authorization_code.as_ref(),
+            )
+            .await
+        }
+    };
+    result.unwrap_or_else(|error| {
+        tracing::warn!(authorizer = %item.authorizer_appid, %error, "refresh failed");
+        Done::Failed(reason(&error))
+    })
+}
+
+/// Acts on an authorization push nobody else acted on: `unauthorized` withdraws the account
+/// (unless it authorized again since), `authorized` / `updateauthorized` exchange the code.
+async fn settle_event(
+    tokens: &Tokens,
+    item: &DueItem,
+    info_type: &str,
+    create_time: i64,
+    code: Option<&crate::wechat::Secret>,
+) -> Result<Done, TokenError> {
+    let now = unix_now();
+    let stored = tokens
+        .store
+        .authorizer(&tokens.component, &item.authorizer_appid)
+        .await?;
+    match (info_type, code) {
+        ("unauthorized", _) => {
+            let reauthorized_since = stored.as_ref().is_some_and(|r| {
+                r.status == AuthorizerStatus::Authorized && r.authorized_at > create_time
+            });
+            if !reauthorized_since {
+                tokens
+                    .store
+                    .mark_authorizer(
+                        &tokens.component,
+                        &item.authorizer_appid,
+                        AuthorizerStatus::Withdrawn,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        (_, Some(code)) => {
+            let already = stored.is_some_and(|r| r.authorized_at >= create_time);
+            if !already {
+                match tokens.complete_authorization(code.expose(), None).await {
+                    Ok(_) => {}
+                    // An expired or used code cannot be retried into working.
+                    Err(TokenError::Wechat(error)) if error.kind() == ErrorKind::Other => {
+                        tracing::warn!(authorizer = %item.authorizer_appid, %error, "authorization code not exchangeable");
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        _ => {}
+    }
+    tokens.store.settle_event(&item.pk, &item.sk, now).await?;
+    Ok(Done::Settled)
+}
+
+/// A short, stable label for a failure, used as a metric dimension.
+pub fn reason(error: &TokenError) -> String {
+    match error {
+        TokenError::Wechat(e) => match (e.errcode(), e.kind()) {
+            (Some(code), _) => format!("errcode {code}"),
+            (None, ErrorKind::Busy) => "unreachable".into(),
+            (None, _) => "bad answer".into(),
+        },
+        TokenError::Store(_) => "store".into(),
+        TokenError::Secret(_) => "secret".into(),
+        TokenError::NoTicket | TokenError::StaleTicket(_) => "no ticket".into(),
+        TokenError::RefreshInProgress => "refresh in progress".into(),
+        TokenError::LeaseLost(_) => "lease lost".into(),
+        TokenError::Interrupted(_) => "interrupted".into(),
+        TokenError::UnknownAuthorizer(_) | TokenError::NotAuthorized { .. } => {
+            "not authorized".into()
+        }
+    }
+}
+
+/// 45009 (quota) and 61004 (IP whitelist) stop further calls for the run.
+fn halting_errcode(reason: &str) -> Option<i64> {
+    match reason {
+        "errcode 45009" => Some(45009),
+        "errcode 61004" => Some(61004),
+        _ => None,
+    }
+}

@@ -1,0 +1,552 @@
+//! One item per authorized account (`pk = {component}#authorizer#{appid}`, `sk = authorizer`):
+//! its tokens, refresh token, permission sets, profile, status and owner.
+//!
+//! The refresh token is the one credential that cannot be lost: every write of it is conditional
+//! on the refresh lease and on the token it replaces, so an older or empty one never wins.
+//! An account is in the `due` index while it is authorized, at the time its access token needs
+//! refreshing; withdrawn accounts leave the index.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::{
+    Item, Store, StoreError, conditional_failed, due_pk, dynamo_error, get_n, get_s, n, s,
+};
+use crate::wechat::{AuthorizerProfile, Secret};
+
+pub(super) const SK: &str = "authorizer";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizerStatus {
+    Authorized,
+    /// The account withdrew its authorization (`unauthorized`, 61003): tokens dropped.
+    Withdrawn,
+    /// WeChat no longer knows the refresh token nor lists the account: the merchant must
+    /// authorize again.
+    ReauthorizationRequired,
+}
+
+impl AuthorizerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Withdrawn => "withdrawn",
+            Self::ReauthorizationRequired => "reauthorization_required",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "authorized" => Some(Self::Authorized),
+            "withdrawn" => Some(Self::Withdrawn),
+            "reauthorization_required" => Some(Self::ReauthorizationRequired),
+            _ => None,
+        }
+    }
+}
+
+/// An authorizer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizerRecord {
+    pub authorizer_appid: String,
+    pub status: AuthorizerStatus,
+    pub access_token: Option<Secret>,
+    /// Unix seconds; 0 when there is no access token.
+    pub access_token_expires_at: i64,
+    pub refresh_token: Option<Secret>,
+    /// Permission set ids (`funcscope_category.id`).
+    pub func_info: Vec<i64>,
+    pub profile: Option<AuthorizerProfile>,
+    pub merchant: Option<String>,
+    pub authorized_at: i64,
+    pub updated_at: i64,
+    /// When the refresher should next look at it (absent when not due at all).
+    pub due_at: Option<i64>,
+    pub lease_until: Option<i64>,
+}
+
+/// What an authorization (api_query_auth, or a repair from api_get_authorizer_list) gives.
+#[derive(Debug, Clone)]
+pub struct NewAuthorization {
+    pub authorizer_appid: String,
+    pub refresh_token: Secret,
+    pub access_token: Option<(Secret, i64)>,
+    pub func_info: Option<Vec<i64>>,
+    pub profile: Option<AuthorizerProfile>,
+    pub merchant: Option<String>,
+    pub authorized_at: i64,
+}
+
+fn key(component: &str, authorizer_appid: &str) -> [(String, AttributeValue); 2] {
+    [
+        (
+            "pk".into(),
+            s(&super::authorizer_pk(component, authorizer_appid)),
+        ),
+        ("sk".into(), s(SK)),
+    ]
+}
+
+impl Store {
+    pub async fn authorizer(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<AuthorizerRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        output.item.map(|item| record(&item)).transpose()
+    }
+
+    /// Stores what an authorization gave: a new account, or new tokens and permissions for a
+    /// known one (which becomes authorized again). Fields not given are kept.
+    pub async fn save_authorization(
+        &self,
+        component: &str,
+        auth: &NewAuthorization,
+        due_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut set = vec![
+            "authorizer_appid = :appid",
+            "#status = :authorized",
+            "refresh_token = :refresh",
+            "refresh_token_updated_at = :now",
+            "authorized_at = :authorized_at",
+            "updated_at = :now",
+            "due_pk = :due_pk",
+            "due_at = :due_at",
+        ];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(
+                key(component, &auth.authorizer_appid).into_iter().collect(),
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":appid", s(&auth.authorizer_appid))
+            .expression_attribute_values(":authorized", s(AuthorizerStatus::Authorized.as_str()))
+            .expression_attribute_values(":refresh", s(auth.refresh_token.expose()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":authorized_at", n(auth.authorized_at))
+            .expression_attribute_values(":due_pk", s(&due_pk(component, &auth.authorizer_appid)))
+            .expression_attribute_values(":due_at", n(due_at));
+        if let Some((token, expires_at)) = &auth.access_token {
+            set.extend([
+                "access_token = :access",
+                "access_token_expires_at = :expires",
+            ]);
+            request = request
+                .expression_attribute_values(":access", s(token.expose()))
+                .expression_attribute_values(":expires", n(*expires_at));
+        }
+        if let Some(func_info) = &auth.func_info {
+            set.push("func_info = :func_info");
+            request = request.expression_attribute_values(":func_info", numbers(func_info));
+        }
+        if let Some(profile) = &auth.profile {
+            set.push("profile = :profile");
+            let json = serde_json::to_string(profile).expect("a profile serialises");
+            request = request.expression_attribute_values(":profile", s(&json));
+        }
+        if let Some(merchant) = &auth.merchant {
+            set.push("merchant = :merchant");
+            request = request.expression_attribute_values(":merchant", s(merchant));
+        }
+        request
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await
+            .map_err(dynamo_error("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Takes the refresh lease of an authorized account when `when` says it needs a refresh.
+    /// Returns the account as it now stands, or `None` when someone else holds the lease, it
+    /// does not need refreshing, or it is not authorized.
+    pub async fn acquire_authorizer_lease(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        when: RefreshWhen<'_>,
+    ) -> Result<Option<AuthorizerRecord>, StoreError> {
+        let needed = match when {
+            RefreshWhen::Due => " AND due_at <= :now",
+            RefreshWhen::Replacing(Some(_)) => " AND access_token = :seen",
+            RefreshWhen::Replacing(None) => " AND attribute_not_exists(access_token)",
+            RefreshWhen::Always => "",
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            // Moving due_at to the lease's end hides it from overlapping runs; if this caller
+            // dies, it is due again when the lease runs out.
+            .update_expression("SET lease_owner = :owner, lease_until = :until, due_at = :until")
+            .condition_expression(format!(
+                "attribute_exists(pk) AND #status = :authorized \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now){needed}"
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":authorized", s(AuthorizerStatus::Authorized.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(lease_until))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew);
+        if let RefreshWhen::Replacing(Some(seen)) = when {
+            request = request.expression_attribute_values(":seen", s(seen));
+        }
+        match request.send().await {
+            Ok(output) => output.attributes.map(|item| record(&item)).transpose(),
+            Err(error) if conditional_failed(&error) => Ok(None),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Persists a refresh's result in one conditional write: the new access token and the
+    /// refresh token WeChat returned (or the one used, when it returned none), only while
+    /// `owner` holds the lease and the stored refresh token is still `used_refresh_token`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn save_authorizer_token(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        owner: &str,
+        used_refresh_token: &str,
+        access_token: &str,
+        expires_at: i64,
+        new_refresh_token: Option<&str>,
+        due_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let refresh = new_refresh_token
+            .filter(|t| !t.is_empty())
+            .unwrap_or(used_refresh_token);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            .update_expression(
+                "SET access_token = :access, access_token_expires_at = :expires, \
+                 refresh_token = :refresh, refresh_token_updated_at = :now, updated_at = :now, \
+                 due_pk = :due_pk, due_at = :due_at REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("lease_owner = :owner AND refresh_token = :used")
+            .expression_attribute_values(":access", s(access_token))
+            .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":refresh", s(refresh))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":due_pk", s(&due_pk(component, authorizer_appid)))
+            .expression_attribute_values(":due_at", n(due_at))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":used", s(used_refresh_token))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Replaces a refresh token WeChat refused (61023) with the one it lists, while `owner`
+    /// holds the lease and the stored token is still the refused one.
+    pub async fn replace_refresh_token(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        owner: &str,
+        refused: &str,
+        recovered: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            .update_expression(
+                "SET refresh_token = :recovered, refresh_token_updated_at = :now, updated_at = :now",
+            )
+            .condition_expression("lease_owner = :owner AND refresh_token = :refused")
+            .expression_attribute_values(":recovered", s(recovered))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":refused", s(refused))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Repairs an account from api_get_authorizer_list: creates it when missing, replaces its
+    /// refresh token when it differs from the listed one, unless a refresh is under way. A
+    /// repaired account is due at once, so the next run proves the token works.
+    /// Returns whether anything changed.
+    pub async fn repair_from_list(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        listed_refresh_token: &str,
+        auth_time: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            .update_expression(
+                "SET authorizer_appid = :appid, refresh_token = :refresh, \
+                 refresh_token_updated_at = :now, updated_at = :now, #status = :authorized, \
+                 authorized_at = if_not_exists(authorized_at, :auth_time), \
+                 access_token_expires_at = :zero, due_pk = :due_pk, due_at = :now",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (refresh_token <> :refresh \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":appid", s(authorizer_appid))
+            .expression_attribute_values(":refresh", s(listed_refresh_token))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":authorized", s(AuthorizerStatus::Authorized.as_str()))
+            .expression_attribute_values(":auth_time", n(auth_time))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":due_pk", s(&due_pk(component, authorizer_appid)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Marks an account withdrawn or needing re-authorization: its tokens are dropped and it
+    /// leaves the `due` index. Any lease is released.
+    pub async fn mark_authorizer(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        status: AuthorizerStatus,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let drop = match status {
+            AuthorizerStatus::Withdrawn => ", access_token, access_token_expires_at, refresh_token",
+            _ => ", access_token, access_token_expires_at",
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            .update_expression(format!(
+                "SET #status = :status, updated_at = :now, authorizer_appid = :appid \
+                 REMOVE due_pk, due_at, lease_owner, lease_until{drop}"
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":appid", s(authorizer_appid))
+            .send()
+            .await
+            .map_err(dynamo_error("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Releases a lease after a failed refresh and puts the account back in the index at
+    /// `retry_at`.
+    pub async fn release_authorizer_lease(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        owner: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            .update_expression("SET due_at = :retry REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner AND attribute_exists(due_pk)")
+            .expression_attribute_values(":retry", n(retry_at))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if conditional_failed(&error) => Ok(()),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// One page of the items in one partition of the `due` index that are due by `now`,
+    /// oldest first. Pass the returned [`DuePage::next`] back to continue.
+    pub async fn due_items(
+        &self,
+        due_partition: &str,
+        now: i64,
+        limit: i32,
+        start: Option<DueCursor>,
+    ) -> Result<DuePage, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("due")
+            .key_condition_expression("due_pk = :p AND due_at <= :now")
+            .expression_attribute_values(":p", s(due_partition))
+            .expression_attribute_values(":now", n(now))
+            .limit(limit)
+            .set_exclusive_start_key(start.map(|c| c.0))
+            .send()
+            .await
+            .map_err(dynamo_error("Query"))?;
+        let read = output.scanned_count().max(0) as usize;
+        let items = output
+            .items()
+            .iter()
+            .filter_map(|item| {
+                Some(DueItem {
+                    pk: get_s(item, "pk")?.to_owned(),
+                    sk: get_s(item, "sk")?.to_owned(),
+                    kind: match get_s(item, "kind") {
+                        Some("authorization_event") => DueKind::AuthorizationEvent {
+                            info_type: get_s(item, "info_type").unwrap_or_default().to_owned(),
+                            create_time: get_n(item, "create_time").unwrap_or(0),
+                            authorization_code: get_s(item, "authorization_code").map(Secret::from),
+                        },
+                        _ => DueKind::Authorizer,
+                    },
+                    authorizer_appid: get_s(item, "authorizer_appid")?.to_owned(),
+                    due_at: get_n(item, "due_at")?,
+                })
+            })
+            .collect();
+        Ok(DuePage {
+            items,
+            read,
+            next: output.last_evaluated_key.map(DueCursor),
+        })
+    }
+
+    /// Takes an authorization event out of the `due` index once it has been acted on.
+    pub async fn settle_event(&self, pk: &str, sk: &str, now: i64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET settled_at = :now REMOVE due_pk, due_at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(dynamo_error("UpdateItem"))?;
+        Ok(())
+    }
+}
+
+/// When an authorizer's lease may be taken for a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshWhen<'a> {
+    /// The `due` index says so (the scheduled refresher).
+    Due,
+    /// The access token is still the one the caller saw (on demand): nobody refreshed it since.
+    Replacing(Option<&'a str>),
+    /// Unconditionally (operators, tests).
+    Always,
+}
+
+/// Something the `due` index says needs attention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueItem {
+    pub pk: String,
+    pub sk: String,
+    pub kind: DueKind,
+    pub authorizer_appid: String,
+    pub due_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueKind {
+    /// An account whose access token needs refreshing.
+    Authorizer,
+    /// A recorded authorization push not yet acted on.
+    AuthorizationEvent {
+        info_type: String,
+        create_time: i64,
+        authorization_code: Option<Secret>,
+    },
+}
+
+/// Where a walk of the `due` index stopped.
+#[derive(Debug, Clone)]
+pub struct DueCursor(Item);
+
+/// One page of due items, and how many items DynamoDB read for it.
+#[derive(Debug, Clone)]
+pub struct DuePage {
+    pub items: Vec<DueItem>,
+    pub read: usize,
+    pub next: Option<DueCursor>,
+}
+
+fn numbers(values: &[i64]) -> AttributeValue {
+    AttributeValue::L(values.iter().map(|v| n(*v)).collect())
+}
+
+fn record(item: &Item) -> Result<AuthorizerRecord, StoreError> {
+    let corrupt = |reason| StoreError::Corrupt {
+        key: get_s(item, "pk").unwrap_or_default().to_owned(),
+        reason,
+    };
+    let status = get_s(item, "status")
+        .and_then(AuthorizerStatus::parse)
+        .ok_or(corrupt("no status"))?;
+    let profile = match get_s(item, "profile") {
+        Some(json) => Some(serde_json::from_str(json).map_err(|_| corrupt("unreadable profile"))?),
+        None => None,
+    };
+    let func_info = item
+        .get("func_info")
+        .and_then(|v| v.as_l().ok())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_n().ok()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(AuthorizerRecord {
+        authorizer_appid: get_s(item, "authorizer_appid")
+            .ok_or(corrupt("no authorizer_appid"))?
+            .to_owned(),
+        status,
+        access_token: get_s(item, "access_token").map(Secret::from),
+        access_token_expires_at: get_n(item, "access_token_expires_at").unwrap_or(0),
+        refresh_token: get_s(item, "refresh_token").map(Secret::from),
+        func_info,
+        profile,
+        merchant: get_s(item, "merchant").map(str::to_owned),
+        authorized_at: get_n(item, "authorized_at").unwrap_or(0),
+        updated_at: get_n(item, "updated_at").unwrap_or(0),
+        due_at: get_n(item, "due_at"),
+        lease_until: get_n(item, "lease_until"),
+    })
+}

@@ -1,0 +1,168 @@
+//! The component token's item (`pk = {component}`, `sk = component_token`) and the lease that
+//! lets exactly one caller refresh it per expiry window.
+
+use super::{Store, StoreError, conditional_failed, dynamo_error, get_n, get_s, n, s};
+use crate::wechat::Secret;
+
+const SK: &str = "component_token";
+
+/// The stored component token and who, if anyone, is refreshing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentTokenState {
+    pub token: Option<Secret>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub issued_at: i64,
+    pub lease_until: Option<i64>,
+}
+
+impl Store {
+    pub async fn component_token(
+        &self,
+        component: &str,
+    ) -> Result<Option<ComponentTokenState>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(component))
+            .key("sk", s(SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        Ok(output.item.map(|item| ComponentTokenState {
+            token: get_s(&item, "token").map(Secret::from),
+            expires_at: get_n(&item, "expires_at").unwrap_or(0),
+            issued_at: get_n(&item, "issued_at").unwrap_or(0),
+            lease_until: get_n(&item, "lease_until"),
+        }))
+    }
+
+    /// Takes the refresh lease if nobody holds it and the token needs refreshing: it expires
+    /// before `refresh_before`, or it is still `failed` (the token an API call just refused).
+    /// Returns whether this caller now holds the lease.
+    pub async fn acquire_component_lease(
+        &self,
+        component: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        refresh_before: i64,
+        failed: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let needs_refresh = if failed.is_some() {
+            "(attribute_not_exists(#token) OR expires_at <= :refresh_before OR #token = :failed)"
+        } else {
+            "(attribute_not_exists(#token) OR expires_at <= :refresh_before)"
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(component))
+            .key("sk", s(SK))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(format!(
+                "(attribute_not_exists(lease_until) OR lease_until < :now) AND {needs_refresh}"
+            ))
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(lease_until))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":refresh_before", n(refresh_before));
+        if let Some(failed) = failed {
+            request = request.expression_attribute_values(":failed", s(failed));
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Stores a new token and releases the lease, only if `owner` still holds it.
+    pub async fn save_component_token(
+        &self,
+        component: &str,
+        owner: &str,
+        token: &str,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(component))
+            .key("sk", s(SK))
+            .update_expression(
+                "SET #token = :token, issued_at = :issued, expires_at = :expires \
+                 REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":issued", n(issued_at))
+            .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Gives the lease back after a failed refresh, so the next caller need not wait it out.
+    pub async fn release_component_lease(
+        &self,
+        component: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(component))
+            .key("sk", s(SK))
+            .update_expression("REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if conditional_failed(&error) => Ok(()),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Records a request for a ticket push unless one was made after `not_since`; returns
+    /// whether this caller should make the request (so WeChat is not hammered).
+    pub async fn claim_ticket_push_request(
+        &self,
+        component: &str,
+        now: i64,
+        not_since: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(component))
+            .key("sk", s("ticket_push_request"))
+            .update_expression("SET requested_at = :now")
+            .condition_expression("attribute_not_exists(requested_at) OR requested_at < :since")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":since", n(not_since))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+}
