@@ -1,0 +1,196 @@
+//! The sample events in events/: generated deterministically from the documented test key, so
+//! they cannot rot, and replayed through the real handler.
+//!
+//! `UPDATE_EVENTS=1 cargo test -p wxopen-tests --test events` rewrites them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lambda_http::Body;
+use lambda_http::http::StatusCode;
+use ticket_receiver::{Receiver, handle};
+use wxopen::MessageCrypto;
+use wxopen_tests::*;
+
+/// 2025-11-25T12:00:00Z: the events' own time. Replaying them needs the timestamp check off.
+const EVENT_TIME: i64 = 1_764_072_000;
+const AUTHORIZER: &str = "wx3a2a43b4f5c6d7e8";
+
+struct Sample {
+    file: &'static str,
+    xml: String,
+    random: &'static [u8; 16],
+    nonce: &'static str,
+}
+
+fn samples() -> Vec<Sample> {
+    vec![
+        Sample {
+            file: "ticket-push.json",
+            xml: ticket_xml(
+                TEST_COMPONENT_APPID,
+                EVENT_TIME,
+                "ticket@@@sample-verify-ticket",
+            ),
+            random: b"sample-random-01",
+            nonce: "1320562132",
+        },
+        Sample {
+            file: "authorized-push.json",
+            xml: authorization_xml(
+                TEST_COMPONENT_APPID,
+                "authorized",
+                EVENT_TIME + 60,
+                AUTHORIZER,
+                "queryauthcode@@@sample-authorization-code",
+                "preauthcode@@@sample-pre-auth-code",
+            ),
+            random: b"sample-random-02",
+            nonce: "1730186529",
+        },
+    ]
+}
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as the function receives WeChat's push.
+fn render(sample: &Sample) -> String {
+    let crypto =
+        MessageCrypto::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, TEST_COMPONENT_APPID).unwrap();
+    let encrypt = crypto.encrypt_with_random(sample.random, &sample.xml);
+    let timestamp = EVENT_TIME.to_string();
+    let msg_signature = crypto.signature(&timestamp, sample.nonce, &encrypt);
+    let body = format!(
+        "<xml><AppId><![CDATA[{TEST_COMPONENT_APPID}]]></AppId><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    );
+    // WeChat's plain `signature` covers token, timestamp and nonce; safe mode checks msg_signature.
+    let mut parts = [TEST_TOKEN, timestamp.as_str(), sample.nonce];
+    parts.sort_unstable();
+    let signature = sha1_hex(&parts.concat());
+    let query = format!(
+        "signature={signature}&timestamp={timestamp}&nonce={}&encrypt_type=aes&msg_signature={msg_signature}",
+        sample.nonce
+    );
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "POST /wechat/component/events",
+        "rawPath": "/wechat/component/events",
+        "rawQueryString": query,
+        "headers": {
+            "content-type": "text/xml",
+            "host": "abc123.execute-api.ap-east-1.amazonaws.com",
+            "user-agent": "Mozilla/4.0",
+        },
+        "queryStringParameters": {
+            "signature": signature,
+            "timestamp": timestamp,
+            "nonce": sample.nonce,
+            "encrypt_type": "aes",
+            "msg_signature": msg_signature,
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.ap-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": "POST",
+                "path": "/wechat/component/events",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "101.226.103.61",
+                "userAgent": "Mozilla/4.0",
+            },
+            "requestId": format!("sample-{}", sample.nonce),
+            "routeKey": "POST /wechat/component/events",
+            "stage": "$default",
+            "time": "25/Nov/2025:12:00:00 +0000",
+            "timeEpoch": EVENT_TIME * 1000,
+        },
+        "body": body,
+        "isBase64Encoded": false,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&event).unwrap())
+}
+
+fn sha1_hex(text: &str) -> String {
+    use sha1::Digest;
+    hex::encode(sha1::Sha1::digest(text.as_bytes()))
+}
+
+#[test]
+fn sample_events_are_current_and_documented() {
+    let readme = std::fs::read_to_string(events_dir().join("README.md")).unwrap();
+    for sample in samples() {
+        let path = events_dir().join(sample.file);
+        let rendered = render(&sample);
+        if std::env::var_os("UPDATE_EVENTS").is_some() {
+            std::fs::write(&path, &rendered).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            on_disk, rendered,
+            "{} is stale: rerun with UPDATE_EVENTS=1",
+            sample.file
+        );
+        assert!(
+            readme.contains(&sample.xml),
+            "events/README.md must show what {} decrypts to",
+            sample.file
+        );
+    }
+}
+
+#[tokio::test]
+async fn sample_events_are_accepted_by_the_handler() {
+    let aws = aws().await;
+    let mut receiver = Receiver::new(&config(TEST_COMPONENT_APPID, "wxopen/local"), &aws);
+    receiver.timestamp_tolerance = Duration::ZERO;
+
+    for sample in samples() {
+        let json = std::fs::read_to_string(events_dir().join(sample.file)).unwrap();
+        let request = lambda_http::request::from_str(&json).unwrap();
+        let response = handle(&receiver, request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{}", sample.file);
+        assert_eq!(response.body(), &Body::Text("success".into()));
+    }
+
+    // Other tests may push newer tickets for this appid; the sample's is kept unless superseded.
+    let ticket = receiver
+        .store
+        .ticket(TEST_COMPONENT_APPID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ticket.create_time >= EVENT_TIME);
+    if ticket.create_time == EVENT_TIME {
+        assert_eq!(ticket.ticket, "ticket@@@sample-verify-ticket");
+    }
+    let events = receiver
+        .store
+        .authorization_events(TEST_COMPONENT_APPID, AUTHORIZER)
+        .await
+        .unwrap();
+    let sample_event = events
+        .iter()
+        .find(|e| e.create_time == EVENT_TIME + 60)
+        .expect("recorded");
+    assert_eq!(sample_event.info_type, "authorized");
+    assert_eq!(
+        sample_event.grant.as_ref().unwrap().authorization_code,
+        "queryauthcode@@@sample-authorization-code"
+    );
+}
+
+#[tokio::test]
+async fn sample_events_are_refused_once_stale() {
+    // With the production setting the recorded events are replays.
+    let aws = aws().await;
+    let receiver = Receiver::new(&config(TEST_COMPONENT_APPID, "wxopen/local"), &aws);
+    let json = std::fs::read_to_string(events_dir().join("ticket-push.json")).unwrap();
+    let response = handle(&receiver, lambda_http::request::from_str(&json).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
