@@ -681,3 +681,18 @@ async fn reconciliation_repairs_accounts_the_store_lacks_or_holds_stale() {
     assert_eq!(summary.refreshed, 2, "{summary:?}");
     tokens.authorizer_access_token(&appids[0]).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_refresher_refuses_partitions_that_do_not_exist() {
+    let p = Platform::new().await;
+    p.store_ticket().await;
+    let request = RefreshRequest {
+        partitions: Some(vec![3, 16]),
+        ..RefreshRequest::default()
+    };
+    let error = refresh(&Refresher::new(&p.config, &p.aws), &request, far_deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "partition 16 does not exist (0..16)");
+    assert_eq!(p.sandbox.calls_to("api_component_token"), 0);
+}

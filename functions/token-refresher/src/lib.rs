@@ -113,3 +113,28 @@ fn instant_of(deadline_ms: u64) -> Instant {
         .map_or(0, |d| d.as_millis() as u64);
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_inputs_and_plain_scheduled_events_are_understood() {
+        let scheduled = serde_json::json!({
+            "version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-25T12:00:00Z", "region": "ap-east-1",
+            "resources": [], "detail": {}
+        });
+        let request: RefreshRequest = serde_json::from_value(scheduled).unwrap();
+        assert_eq!(
+            (request.partitions, request.reconcile, request.concurrency),
+            (None, false, None)
+        );
+
+        let input = serde_json::json!({"partitions": [4, 5], "reconcile": true, "concurrency": 32});
+        let request: RefreshRequest = serde_json::from_value(input).unwrap();
+        assert_eq!(request.partitions, Some(vec![4, 5]));
+        assert!(request.reconcile);
+        assert_eq!(request.concurrency, Some(32));
+    }
+}
