@@ -31,6 +31,8 @@ pub struct Config {
     pub refresh_concurrency: usize,
     /// Timeout of every call to WeChat.
     pub wechat_timeout: Duration,
+    /// Whether an account bound to one merchant may be taken by another's authorization.
+    pub rebind: crate::authorization::RebindPolicy,
 }
 
 impl Config {
@@ -101,6 +103,15 @@ impl Config {
                     })?,
             },
             wechat_timeout: seconds("WECHAT_TIMEOUT_SECS", Duration::from_secs(5))?,
+            rebind: match get("MERCHANT_REBIND") {
+                None => crate::authorization::RebindPolicy::default(),
+                Some(v) => {
+                    crate::authorization::RebindPolicy::parse(&v).ok_or(ConfigError::Invalid {
+                        name: "MERCHANT_REBIND",
+                        reason: "must be refuse or take_over".into(),
+                    })?
+                }
+            },
         })
     }
 }

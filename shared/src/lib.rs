@@ -4,9 +4,11 @@
 //! secret), [`crypto`] (WeChat's message scheme), [`push`] (pushes and their messages),
 //! [`store`] (DynamoDB state).
 
+pub mod authorization;
 pub mod aws;
 pub mod config;
 pub mod crypto;
+pub mod html;
 pub mod metrics;
 pub mod push;
 pub mod refresh;
@@ -17,7 +19,7 @@ pub mod tokens;
 pub mod wechat;
 pub mod xml;
 
-pub use config::Config;
+pub use config::{Config, ConfigError};
 pub use crypto::{CryptoError, MessageCrypto};
 pub use push::{ComponentInfo, ComponentPush, Envelope, PushError};
 pub use secrets::{ComponentKeys, ComponentSecret, SecretCache, SecretError};

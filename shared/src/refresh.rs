@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::store::{AuthorizerStatus, DUE_SHARDS, DueItem, DueKind, RefreshWhen, due_partition};
+use crate::authorization::{self, FlowError, Origin, RebindPolicy};
+use crate::push::AuthorizationGrant;
+use crate::store::{DUE_SHARDS, DueItem, DueKind, RefreshWhen, due_partition};
 use crate::tokens::{AuthorizerRefresh, TokenError, Tokens};
 use crate::unix_now;
 use crate::wechat::ErrorKind;
@@ -29,6 +31,8 @@ pub struct RunOptions {
     pub page_size: i32,
     /// Also walk api_get_authorizer_list and repair the store.
     pub reconcile: bool,
+    /// How authorizations completed from recorded pushes bind accounts.
+    pub rebind: RebindPolicy,
 }
 
 impl RunOptions {
@@ -42,6 +46,7 @@ impl RunOptions {
             deadline,
             page_size: 200,
             reconcile: false,
+            rebind: RebindPolicy::default(),
         }
     }
 }
@@ -125,7 +130,7 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
                         if out_of_time() {
                             return Done::Failed("deadline".into());
                         }
-                        let done = process(tokens, &item).await;
+                        let done = process(tokens, &item, options.rebind).await;
                         if let Done::Failed(reason) = &done
                             && let Some(code) = halting_errcode(reason)
                         {
@@ -180,7 +185,7 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
     summary
 }
 
-async fn process(tokens: &Tokens, item: &DueItem) -> Done {
+async fn process(tokens: &Tokens, item: &DueItem, policy: RebindPolicy) -> Done {
     let result = match &item.kind {
         DueKind::Authorizer => tokens
             .refresh_authorizer(&item.authorizer_appid, RefreshWhen::Due)
@@ -193,19 +198,8 @@ async fn process(tokens: &Tokens, item: &DueItem) -> Done {
                 AuthorizerRefresh::Withdrawn => Done::Withdrawn,
                 AuthorizerRefresh::ReauthorizationRequired => Done::Reauthorization,
             }),
-        DueKind::AuthorizationEvent {
-            info_type,
-            create_time,
-            authorization_code,
-        } => {
-            settle_event(
-                tokens,
-                item,
-                info_type,
-                *create_time,
-                authorization_code.as_ref(),
-            )
-            .await
+        event @ DueKind::AuthorizationEvent { .. } => {
+            settle_event(tokens, item, policy, event).await
         }
     };
     result.unwrap_or_else(|error| {
@@ -214,53 +208,58 @@ async fn process(tokens: &Tokens, item: &DueItem) -> Done {
     })
 }
 
-/// Acts on an authorization push nobody else acted on: `unauthorized` withdraws the account
-/// (unless it authorized again since), `authorized` / `updateauthorized` exchange the code.
+/// Acts on an authorization push nobody else acted on: `unauthorized` withdraws the account,
+/// `authorized` / `updateauthorized` complete the authorization as the push would have.
 async fn settle_event(
     tokens: &Tokens,
     item: &DueItem,
-    info_type: &str,
-    create_time: i64,
-    code: Option<&crate::wechat::Secret>,
+    policy: RebindPolicy,
+    event: &DueKind,
 ) -> Result<Done, TokenError> {
-    let now = unix_now();
-    let stored = tokens
-        .store
-        .authorizer(&tokens.component, &item.authorizer_appid)
-        .await?;
-    match (info_type, code) {
+    let DueKind::AuthorizationEvent {
+        info_type,
+        create_time,
+        authorization_code,
+        authorization_code_expired_time,
+        pre_auth_code,
+    } = event
+    else {
+        return Ok(Done::Skipped);
+    };
+    let flow_error = |error: FlowError| match error {
+        FlowError::Token(error) => error,
+        FlowError::Store(error) => TokenError::Store(error),
+        other => TokenError::Wechat(crate::wechat::WechatError::Decode {
+            api: "authorization",
+            message: other.to_string(),
+        }),
+    };
+    match (info_type.as_str(), authorization_code) {
         ("unauthorized", _) => {
-            let reauthorized_since = stored.as_ref().is_some_and(|r| {
-                r.status == AuthorizerStatus::Authorized && r.authorized_at > create_time
-            });
-            if !reauthorized_since {
-                tokens
-                    .store
-                    .mark_authorizer(
-                        &tokens.component,
-                        &item.authorizer_appid,
-                        AuthorizerStatus::Withdrawn,
-                        now,
-                    )
-                    .await?;
-            }
+            authorization::withdraw(tokens, &item.authorizer_appid, *create_time)
+                .await
+                .map_err(flow_error)?;
         }
         (_, Some(code)) => {
-            let already = stored.is_some_and(|r| r.authorized_at >= create_time);
-            if !already {
-                match tokens.complete_authorization(code.expose(), None).await {
-                    Ok(_) => {}
-                    // An expired or used code cannot be retried into working.
-                    Err(TokenError::Wechat(error)) if error.kind() == ErrorKind::Other => {
-                        tracing::warn!(authorizer = %item.authorizer_appid, %error, "authorization code not exchangeable");
-                    }
-                    Err(error) => return Err(error),
-                }
+            let grant = AuthorizationGrant {
+                authorizer_appid: item.authorizer_appid.clone(),
+                authorization_code: code.expose().to_owned(),
+                authorization_code_expired_time: *authorization_code_expired_time,
+                pre_auth_code: pre_auth_code.clone(),
+            };
+            match authorization::complete(tokens, policy, code.expose(), Origin::Push(&grant)).await
+            {
+                // A code that can no longer be exchanged will not become exchangeable.
+                Ok(_) | Err(FlowError::CodeRefused { .. }) => {}
+                Err(error) => return Err(flow_error(error)),
             }
         }
         _ => {}
     }
-    tokens.store.settle_event(&item.pk, &item.sk, now).await?;
+    tokens
+        .store
+        .settle_event(&item.pk, &item.sk, unix_now())
+        .await?;
     Ok(Done::Settled)
 }
 

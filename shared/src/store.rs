@@ -21,12 +21,14 @@ use crate::xml::Fields;
 
 mod authorizers;
 mod component_token;
+mod sessions;
 
 pub use authorizers::{
     AuthorizerRecord, AuthorizerStatus, DueCursor, DueItem, DueKind, DuePage, NewAuthorization,
     RefreshWhen,
 };
 pub use component_token::ComponentTokenState;
+pub use sessions::{CodeClaim, CodeState, CompletedSession, PreAuthSession, same_code};
 
 /// Partition keys of the `due` index per component.
 pub const DUE_SHARDS: u32 = 16;
@@ -290,13 +292,12 @@ impl Store {
         now: i64,
     ) -> Result<Written, StoreError> {
         let info_type = push.info.info_type();
-        let digest = digest(grant.map_or("", |g| g.authorization_code.as_str()));
-        let sk = format!("event#{:010}#{info_type}#{digest}", push.create_time);
+        let (pk, sk) = event_key(component, push).expect("an authorization event");
         let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(&authorizer_pk(component, authorizer_appid)))
+            .item("pk", s(&pk))
             .item("sk", s(&sk))
             .item("kind", s("authorization_event"))
             .item("info_type", s(info_type))
@@ -420,6 +421,24 @@ fn conditional_put<R: fmt::Debug>(
     }
 }
 
+/// The key of an authorization event's item; `None` for other pushes.
+pub fn event_key(component: &str, push: &ComponentPush) -> Option<(String, String)> {
+    let (appid, code) = match &push.info {
+        ComponentInfo::Authorized(g) | ComponentInfo::UpdateAuthorized(g) => {
+            (&g.authorizer_appid, g.authorization_code.as_str())
+        }
+        ComponentInfo::Unauthorized { authorizer_appid } => (authorizer_appid, ""),
+        _ => return None,
+    };
+    let sk = format!(
+        "event#{:010}#{}#{}",
+        push.create_time,
+        push.info.info_type(),
+        digest(code)
+    );
+    Some((authorizer_pk(component, appid), sk))
+}
+
 /// The partition key of everything about one authorizer.
 pub fn authorizer_pk(component: &str, authorizer_appid: &str) -> String {
     format!("{component}#authorizer#{authorizer_appid}")
@@ -440,7 +459,7 @@ pub fn due_partition(component: &str, shard: u32) -> String {
     format!("{component}#due#{shard:02}")
 }
 
-fn digest(value: &str) -> String {
+pub(crate) fn digest(value: &str) -> String {
     hex::encode(&Sha1::digest(value.as_bytes())[..8])
 }
 

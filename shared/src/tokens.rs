@@ -675,13 +675,12 @@ impl Tokens {
         })
     }
 
-    /// Exchanges an authorization code (api_query_auth), fetches the account's profile and
-    /// stores both. The account is bound to `merchant` when given.
-    pub async fn complete_authorization(
+    /// Exchanges an authorization code (api_query_auth) and fetches the account's profile
+    /// (api_get_authorizer_info); stores nothing.
+    pub async fn exchange_code(
         &self,
         authorization_code: &str,
-        merchant: Option<&str>,
-    ) -> Result<AuthorizerRecord, TokenError> {
+    ) -> Result<NewAuthorization, TokenError> {
         let now = unix_now();
         let auth = self
             .with_component_token(|token| async move {
@@ -710,17 +709,13 @@ impl Tokens {
                     message: "no authorizer_refresh_token".into(),
                 })
             })?;
-        let access_token = auth
-            .authorizer_access_token
-            .clone()
-            .map(|t| (t, now + auth.expires_in.unwrap_or(7200)));
-        let due_at = access_token
-            .as_ref()
-            .map_or(now, |(_, expires_at)| expires_at - self.margin());
-        let new = NewAuthorization {
-            authorizer_appid: appid.clone(),
+        Ok(NewAuthorization {
+            authorizer_appid: appid,
             refresh_token,
-            access_token,
+            access_token: auth
+                .authorizer_access_token
+                .clone()
+                .map(|t| (t, now + auth.expires_in.unwrap_or(7200))),
             func_info: Some(
                 auth.func_info
                     .iter()
@@ -728,13 +723,37 @@ impl Tokens {
                     .collect(),
             ),
             profile: Some(info.authorizer_info),
-            merchant: merchant.map(str::to_owned),
+            merchant: None,
             authorized_at: now,
-        };
+        })
+    }
+
+    /// Stores what an exchange gave; the account is due when its access token needs refreshing.
+    pub async fn save_authorization(
+        &self,
+        new: &NewAuthorization,
+    ) -> Result<AuthorizerRecord, TokenError> {
+        let now = unix_now();
+        let due_at = new
+            .access_token
+            .as_ref()
+            .map_or(now, |(_, expires_at)| expires_at - self.margin());
         self.store
-            .save_authorization(&self.component, &new, due_at, now)
+            .save_authorization(&self.component, new, due_at, now)
             .await?;
-        self.usable_authorizer(&appid).await
+        self.usable_authorizer(&new.authorizer_appid).await
+    }
+
+    /// Exchanges an authorization code and stores the account, bound to `merchant` when given
+    /// (no checks: the authorization flow's own operation decides bindings).
+    pub async fn complete_authorization(
+        &self,
+        authorization_code: &str,
+        merchant: Option<&str>,
+    ) -> Result<AuthorizerRecord, TokenError> {
+        let mut new = self.exchange_code(authorization_code).await?;
+        new.merchant = merchant.map(str::to_owned);
+        self.save_authorization(&new).await
     }
 
     /// Walks api_get_authorizer_list and repairs accounts the store lacks or holds a different

@@ -47,6 +47,10 @@ pub fn config(component_appid: &str, secret_id: &str) -> Config {
         ("COMPONENT_APPID", component_appid.to_owned()),
         ("TABLE_NAME", env("TABLE_NAME")),
         ("SECRET_ID", secret_id.to_owned()),
+        // Nothing listens on the discard port: a test that forgets to point the service at a
+        // sandbox fails fast, and never calls the real WeChat.
+        ("WECHAT_API_BASE", "http://127.0.0.1:9".to_owned()),
+        ("PUBLIC_BASE_URL", "http://127.0.0.1:9".to_owned()),
     ]);
     Config::from_lookup(|name| values.get(name).cloned()).unwrap()
 }

@@ -158,6 +158,7 @@ async fn sample_events_are_accepted_by_the_handler() {
 
     // Other tests may push newer tickets for this appid; the sample's is kept unless superseded.
     let ticket = receiver
+        .tokens
         .store
         .ticket(TEST_COMPONENT_APPID)
         .await
@@ -168,6 +169,7 @@ async fn sample_events_are_accepted_by_the_handler() {
         assert_eq!(ticket.ticket, "ticket@@@sample-verify-ticket");
     }
     let events = receiver
+        .tokens
         .store
         .authorization_events(TEST_COMPONENT_APPID, AUTHORIZER)
         .await

@@ -39,7 +39,7 @@ impl Stack {
             receiver_config.table_name = table.to_owned();
         }
         let receiver = Arc::new(Receiver::new(&receiver_config, &aws));
-        let store = receiver.store.clone();
+        let store = receiver.tokens.store.clone();
         let server = dev_server::serve(move |request| {
             let receiver = Arc::clone(&receiver);
             async move { handle(&receiver, request).await }

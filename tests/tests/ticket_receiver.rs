@@ -25,7 +25,10 @@ impl Platform {
     async fn with_secret(secret_id: &str) -> Self {
         let aws = aws().await;
         let appid = unique_appid();
-        let receiver = Receiver::new(&config(&appid, secret_id), &aws);
+        let mut receiver = Receiver::new(&config(&appid, secret_id), &aws);
+        // These tests are about what is recorded; acting on authorizations is tested with the
+        // sandbox (tests/tests/authorization.rs).
+        receiver.act_budget = Duration::ZERO;
         let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &appid);
         Self {
             aws,
@@ -40,7 +43,12 @@ impl Platform {
     }
 
     async fn ticket(&self) -> Option<StoredTicket> {
-        self.receiver.store.ticket(&self.appid).await.unwrap()
+        self.receiver
+            .tokens
+            .store
+            .ticket(&self.appid)
+            .await
+            .unwrap()
     }
 
     async fn item_count(&self) -> usize {
@@ -186,6 +194,7 @@ async fn authorization_events_are_recorded_once_for_later_work() {
 
     let events = p
         .receiver
+        .tokens
         .store
         .authorization_events(&p.appid, authorizer)
         .await
@@ -579,7 +588,14 @@ async fn a_rotated_token_is_picked_up() {
         success()
     );
     assert_eq!(
-        receiver.store.ticket(&appid).await.unwrap().unwrap().ticket,
+        receiver
+            .tokens
+            .store
+            .ticket(&appid)
+            .await
+            .unwrap()
+            .unwrap()
+            .ticket,
         "ticket@@@after"
     );
 
@@ -590,7 +606,14 @@ async fn a_rotated_token_is_picked_up() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        receiver.store.ticket(&appid).await.unwrap().unwrap().ticket,
+        receiver
+            .tokens
+            .store
+            .ticket(&appid)
+            .await
+            .unwrap()
+            .unwrap()
+            .ticket,
         "ticket@@@after"
     );
 }

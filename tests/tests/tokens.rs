@@ -660,6 +660,7 @@ async fn reconciliation_repairs_accounts_the_store_lacks_or_holds_stale() {
         &Refresher {
             tokens: p.tokens(),
             concurrency: 4,
+            rebind: Default::default(),
         },
         &RefreshRequest {
             reconcile: true,

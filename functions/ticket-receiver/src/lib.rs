@@ -9,15 +9,22 @@ use std::time::Duration;
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
-use wxopen::push::{ComponentPush, Envelope, PushError};
+use wxopen::authorization::{self, Origin, RebindPolicy};
+use wxopen::push::{ComponentInfo, ComponentPush, Envelope, PushError};
 use wxopen::secrets::ComponentKeys;
-use wxopen::{Config, CryptoError, SecretCache, SecretError, Store, StoreError, Written};
+use wxopen::store::event_key;
+use wxopen::tokens::Tokens;
+use wxopen::{Config, CryptoError, SecretError, StoreError, Written};
 
 /// WeChat's pushes are a few hundred bytes; anything near this is not from WeChat.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// After a signature fails, the secret is fetched again if the cached one is older than this:
 /// the operator may have just changed the token, but a flood of forgeries costs one fetch at most.
 pub const ROTATION_RECHECK: Duration = Duration::from_secs(30);
+
+/// An authorization push is acted on right away within this budget (WeChat waits 5 s for the
+/// answer in all); whatever does not finish is left to the refresher, the event being stored.
+pub const ACT_BUDGET: Duration = Duration::from_secs(3);
 
 /// What the handler needs, built once per container.
 #[derive(Debug)]
@@ -27,8 +34,11 @@ pub struct Receiver {
     pub timestamp_tolerance: Duration,
     /// See [`ROTATION_RECHECK`].
     pub rotation_recheck: Duration,
-    pub secrets: SecretCache,
-    pub store: Store,
+    /// The store, the secret and WeChat's APIs.
+    pub tokens: Tokens,
+    pub rebind: RebindPolicy,
+    /// See [`ACT_BUDGET`]; zero only records.
+    pub act_budget: Duration,
 }
 
 impl Receiver {
@@ -37,13 +47,9 @@ impl Receiver {
             component_appid: config.component_appid.clone(),
             timestamp_tolerance: config.push_timestamp_tolerance,
             rotation_recheck: ROTATION_RECHECK,
-            secrets: SecretCache::new(
-                aws_sdk_secretsmanager::Client::new(aws),
-                &config.secret_id,
-                &config.component_appid,
-                config.secret_max_age,
-            ),
-            store: Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
+            tokens: Tokens::from_config(config, aws),
+            rebind: config.rebind,
+            act_budget: ACT_BUDGET,
         }
     }
 }
@@ -176,15 +182,61 @@ pub async fn receive(
         return Err(Rejection::WrongAppid(push.app_id));
     }
     let written = receiver
+        .tokens
         .store
         .record_push(&receiver.component_appid, &push, now)
         .await
         .map_err(Rejection::Store)?;
+    if written != Written::Superseded && !receiver.act_budget.is_zero() {
+        act_on(receiver, &push).await;
+    }
     Ok(Accepted {
         info_type: push.info.info_type().to_owned(),
         create_time: push.create_time,
         written,
     })
+}
+
+/// Completes or withdraws an authorization the push tells of, within the budget. The push is
+/// stored already: a failure here only leaves the event for the refresher.
+async fn act_on(receiver: &Receiver, push: &ComponentPush) {
+    let tokens = &receiver.tokens;
+    let work = async {
+        match &push.info {
+            ComponentInfo::Authorized(grant) | ComponentInfo::UpdateAuthorized(grant) => {
+                authorization::complete(
+                    tokens,
+                    receiver.rebind,
+                    &grant.authorization_code,
+                    Origin::Push(grant),
+                )
+                .await
+                .map(|_| ())
+            }
+            ComponentInfo::Unauthorized { authorizer_appid } => {
+                authorization::withdraw(tokens, authorizer_appid, push.create_time)
+                    .await
+                    .map(|_| ())
+            }
+            _ => return Ok(false),
+        }?;
+        let (pk, sk) = event_key(&receiver.component_appid, push).expect("an authorization event");
+        tokens
+            .store
+            .settle_event(&pk, &sk, wxopen::unix_now())
+            .await?;
+        Ok::<_, authorization::FlowError>(true)
+    };
+    match tokio::time::timeout(receiver.act_budget, work).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, info_type = push.info.info_type(), "left for the refresher");
+        }
+        Err(_) => tracing::warn!(
+            info_type = push.info.info_type(),
+            "out of time; left for the refresher"
+        ),
+    }
 }
 
 fn body_text(body: &Body) -> Result<&str, Rejection> {
@@ -215,15 +267,15 @@ async fn verified_keys(
     nonce: &str,
     encrypt: &str,
 ) -> Result<Arc<ComponentKeys>, Rejection> {
-    let keys = receiver.secrets.keys().await.map_err(Rejection::Secret)?;
+    let secrets = &receiver.tokens.secrets;
+    let keys = secrets.keys().await.map_err(Rejection::Secret)?;
     let Err(error) = keys
         .crypto
         .verify_signature(msg_signature, timestamp, nonce, encrypt)
     else {
         return Ok(keys);
     };
-    let fresh = receiver
-        .secrets
+    let fresh = secrets
         .keys_fresher_than(receiver.rotation_recheck)
         .await
         .map_err(Rejection::Secret)?;

@@ -6,6 +6,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use wxopen::Config;
+use wxopen::authorization::RebindPolicy;
 use wxopen::metrics::MetricDocument;
 use wxopen::refresh::{RunOptions, Summary, run};
 use wxopen::store::DUE_SHARDS;
@@ -16,6 +17,7 @@ use wxopen::tokens::Tokens;
 pub struct Refresher {
     pub tokens: Tokens,
     pub concurrency: usize,
+    pub rebind: RebindPolicy,
 }
 
 impl Refresher {
@@ -23,6 +25,7 @@ impl Refresher {
         Self {
             tokens: Tokens::from_config(config, aws),
             concurrency: config.refresh_concurrency,
+            rebind: config.rebind,
         }
     }
 }
@@ -55,6 +58,7 @@ pub async fn refresh(
     let mut options = RunOptions::new(deadline);
     options.concurrency = request.concurrency.unwrap_or(refresher.concurrency);
     options.reconcile = request.reconcile;
+    options.rebind = refresher.rebind;
     if let Some(partitions) = &request.partitions {
         if let Some(bad) = partitions.iter().find(|p| **p >= DUE_SHARDS) {
             return Err(format!("partition {bad} does not exist (0..{DUE_SHARDS})").into());

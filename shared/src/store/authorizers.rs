@@ -431,6 +431,12 @@ impl Store {
                             info_type: get_s(item, "info_type").unwrap_or_default().to_owned(),
                             create_time: get_n(item, "create_time").unwrap_or(0),
                             authorization_code: get_s(item, "authorization_code").map(Secret::from),
+                            authorization_code_expired_time: get_n(
+                                item,
+                                "authorization_code_expires_at",
+                            )
+                            .unwrap_or(0),
+                            pre_auth_code: get_s(item, "pre_auth_code").map(str::to_owned),
                         },
                         _ => DueKind::Authorizer,
                     },
@@ -493,6 +499,8 @@ pub enum DueKind {
         info_type: String,
         create_time: i64,
         authorization_code: Option<Secret>,
+        authorization_code_expired_time: i64,
+        pre_auth_code: Option<String>,
     },
 }
 

@@ -1,0 +1,515 @@
+//! Sending a merchant through WeChat's authorization page (SPEC §3), and the one operation that
+//! turns an authorization code into a stored account bound to the right merchant.
+//!
+//! The browser's return to our callback and WeChat's `authorized` push carry the same code and
+//! may come in either order, or only one of them. Both call [`complete`]: the code is exchanged
+//! once (a claim in DynamoDB), and the push, whose PreAuthCode names the session our link made,
+//! has the last word on which merchant the account belongs to.
+
+use std::time::{Duration, Instant};
+
+use crate::push::AuthorizationGrant;
+use crate::store::{
+    AuthorizerRecord, AuthorizerStatus, CodeClaim, PreAuthSession, StoreError, same_code,
+};
+use crate::tokens::{TokenError, Tokens, jitter};
+use crate::unix_now;
+use crate::wechat::ErrorKind;
+
+/// How long a pre-auth session lasts at most (WeChat's pre_auth_code: 10 to 30 minutes).
+const SESSION_TTL_SECS: i64 = 1800;
+/// How long the one exchanging a code holds its claim.
+const CLAIM_LEASE_SECS: i64 = 30;
+/// How long the other path waits for an exchange under way.
+const CLAIM_WAIT: Duration = Duration::from_secs(4);
+
+/// What to do when an account is already bound to another merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RebindPolicy {
+    /// Keep the existing merchant and say so (the default).
+    #[default]
+    Refuse,
+    /// The merchant who authorized last takes the account.
+    TakeOver,
+}
+
+impl RebindPolicy {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "refuse" => Some(Self::Refuse),
+            "take_over" => Some(Self::TakeOver),
+            _ => None,
+        }
+    }
+}
+
+/// Which accounts the administrator may pick (`auth_type`).
+pub const AUTH_TYPES: [u8; 3] = [1, 2, 3];
+
+/// What the merchant's link asks for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRequest {
+    /// The platform's own id for the merchant.
+    pub merchant: String,
+    /// 1 official accounts, 2 mini programs, 3 both.
+    pub auth_type: u8,
+    /// Authorize this one account only (wins over auth_type).
+    pub biz_appid: Option<String>,
+    /// WeChat's mobile page (inside WeChat) rather than the PC page's QR code.
+    pub mobile: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("merchant is required")]
+    MissingMerchant,
+    #[error("merchant must be 1 to 64 letters, digits, '-', '_', '.' or ':'")]
+    BadMerchant,
+    #[error("auth_type must be 1 (official accounts), 2 (mini programs) or 3 (both)")]
+    BadAuthType,
+    #[error("biz_appid must be an appid: wx followed by 16 hexadecimal digits")]
+    BadBizAppid,
+    #[error("mode must be pc or mobile")]
+    BadMode,
+}
+
+impl LinkRequest {
+    /// Validates the query parameters of `GET /authorize`. Without `mode`, the mobile page is
+    /// used inside WeChat (its User-Agent says MicroMessenger) and the PC page elsewhere.
+    pub fn parse<'a>(
+        param: impl Fn(&str) -> Option<&'a str>,
+        user_agent: Option<&str>,
+    ) -> Result<Self, LinkError> {
+        let merchant = param("merchant")
+            .filter(|m| !m.is_empty())
+            .ok_or(LinkError::MissingMerchant)?;
+        if merchant.len() > 64
+            || !merchant
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return Err(LinkError::BadMerchant);
+        }
+        let auth_type = match param("auth_type").filter(|v| !v.is_empty()) {
+            None => 3,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|t| AUTH_TYPES.contains(t))
+                .ok_or(LinkError::BadAuthType)?,
+        };
+        let biz_appid = match param("biz_appid").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) if is_appid(v) => Some(v.to_owned()),
+            Some(_) => return Err(LinkError::BadBizAppid),
+        };
+        let mobile = match param("mode").filter(|v| !v.is_empty()) {
+            Some("pc") => false,
+            Some("mobile") => true,
+            Some(_) => return Err(LinkError::BadMode),
+            None => user_agent.is_some_and(|ua| ua.contains("MicroMessenger")),
+        };
+        Ok(Self {
+            merchant: merchant.to_owned(),
+            auth_type,
+            biz_appid,
+            mobile,
+        })
+    }
+
+    /// The query string that asks for this request again (the landing page's own link).
+    pub fn to_query(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("merchant", &self.merchant);
+        query.append_pair("auth_type", &self.auth_type.to_string());
+        if let Some(biz_appid) = &self.biz_appid {
+            query.append_pair("biz_appid", biz_appid);
+        }
+        query.append_pair("mode", if self.mobile { "mobile" } else { "pc" });
+        query.finish()
+    }
+}
+
+/// `wx` followed by 16 lowercase hexadecimal digits.
+pub fn is_appid(value: &str) -> bool {
+    value.len() == 18
+        && value.starts_with("wx")
+        && value[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Where WeChat's pages are and where they send the merchant back.
+#[derive(Debug, Clone)]
+pub struct Pages {
+    pub mp_base: String,
+    pub open_base: String,
+    /// Our https origin on the 授权发起页域名.
+    pub public_base_url: String,
+}
+
+/// A link to WeChat's authorization page for one session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthorizationLink {
+    pub url: String,
+    pub expires_in: i64,
+    pub session_id: String,
+}
+
+impl std::fmt::Debug for AuthorizationLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL carries the pre_auth_code.
+        f.debug_struct("AuthorizationLink")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pages {
+    /// Our callback for a session: `redirect_uri`.
+    pub fn callback_url(&self, session_id: &str) -> String {
+        format!(
+            "{}/authorize/callback?session={session_id}",
+            self.public_base_url
+        )
+    }
+
+    /// WeChat's page for a pre_auth_code: the PC page (QR code) or the mobile one.
+    pub fn wechat_url(
+        &self,
+        component_appid: &str,
+        pre_auth_code: &str,
+        session_id: &str,
+        request: &LinkRequest,
+    ) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if request.mobile {
+            query.append_pair("action", "bindcomponent");
+            query.append_pair("no_scan", "1");
+        }
+        query.append_pair("component_appid", component_appid);
+        query.append_pair("pre_auth_code", pre_auth_code);
+        query.append_pair("redirect_uri", &self.callback_url(session_id));
+        // WeChat documents the two as exclusive; biz_appid wins.
+        match &request.biz_appid {
+            Some(biz_appid) => query.append_pair("biz_appid", biz_appid),
+            None => query.append_pair("auth_type", &request.auth_type.to_string()),
+        };
+        let query = query.finish();
+        if request.mobile {
+            format!(
+                "{}/wxaopen/safe/bindcomponent?{query}#wechat_redirect",
+                self.open_base
+            )
+        } else {
+            format!("{}/cgi-bin/componentloginpage?{query}", self.mp_base)
+        }
+    }
+}
+
+/// Why an authorization could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("this authorization link is unknown")]
+    UnknownSession,
+    #[error("this authorization link has expired")]
+    ExpiredSession,
+    #[error("this authorization link was already used for another authorization")]
+    SessionUsed,
+    #[error("this authorization belongs to another link")]
+    ForeignSession,
+    #[error(
+        "WeChat refused the authorization code (errcode {errcode}); it may have expired or been used"
+    )]
+    CodeRefused { errcode: i64 },
+    #[error("the authorization is still being recorded; try again in a moment")]
+    InProgress,
+    #[error("WeChat gave a pre_auth_code that was used before")]
+    PreAuthCodeReused,
+}
+
+/// Where a completion comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// The browser came back to our callback with this session id.
+    Callback { session_id: &'a str },
+    /// WeChat pushed `authorized` / `updateauthorized`.
+    Push(&'a AuthorizationGrant),
+}
+
+/// The account an authorization stored and whom it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    pub account: AuthorizerRecord,
+    pub binding: Binding,
+    /// The result page was loaded again for the same code: nothing was exchanged.
+    pub reloaded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// Bound to the session's merchant.
+    Bound(String),
+    /// The account already belongs to another merchant and the policy kept it there.
+    BoundElsewhere { merchant: String, requested: String },
+    /// No session named a merchant (an authorization made without our link).
+    Unbound,
+}
+
+/// Starts an authorization: a fresh pre_auth_code, a session recording what was asked, and
+/// the link to WeChat's page.
+pub async fn start(
+    tokens: &Tokens,
+    pages: &Pages,
+    request: &LinkRequest,
+) -> Result<AuthorizationLink, FlowError> {
+    // A pre_auth_code WeChat ever repeats is refused by the session's write; ask once more.
+    for _ in 0..2 {
+        let code = tokens
+            .with_component_token(|token| async move {
+                tokens
+                    .retry_busy(|| tokens.wechat.create_pre_auth_code(token.expose()))
+                    .await
+            })
+            .await?;
+        let now = unix_now();
+        let expires_in = code.expires_in.clamp(60, SESSION_TTL_SECS);
+        let session = PreAuthSession {
+            id: random_id(),
+            merchant: request.merchant.clone(),
+            pre_auth_code: code.pre_auth_code.expose().to_owned(),
+            auth_type: request.auth_type,
+            biz_appid: request.biz_appid.clone(),
+            mobile: request.mobile,
+            created_at: now,
+            expires_at: now + expires_in,
+            completed: None,
+        };
+        if tokens
+            .store
+            .create_session(&tokens.component, &session)
+            .await?
+        {
+            tracing::info!(merchant = %request.merchant, mobile = request.mobile, "authorization started");
+            return Ok(AuthorizationLink {
+                url: pages.wechat_url(
+                    &tokens.component,
+                    &session.pre_auth_code,
+                    &session.id,
+                    request,
+                ),
+                expires_in,
+                session_id: session.id,
+            });
+        }
+    }
+    Err(FlowError::PreAuthCodeReused)
+}
+
+/// Exchanges `code` (once, whoever comes first), stores the account and binds it to the
+/// merchant of the session the origin names.
+pub async fn complete(
+    tokens: &Tokens,
+    policy: RebindPolicy,
+    code: &str,
+    origin: Origin<'_>,
+) -> Result<Completed, FlowError> {
+    let store = &tokens.store;
+    let component = tokens.component.as_str();
+    let now = unix_now();
+    let (session, from_push) = match origin {
+        Origin::Callback { session_id } => {
+            let session = store
+                .session(component, session_id)
+                .await?
+                .ok_or(FlowError::UnknownSession)?;
+            if let Some(done) = &session.completed {
+                if !same_code(code, &done.code_digest) {
+                    return Err(FlowError::SessionUsed);
+                }
+                // A reload of the result page: show what was stored.
+                let account = store
+                    .authorizer(component, &done.authorizer_appid)
+                    .await?
+                    .ok_or(FlowError::UnknownSession)?;
+                let binding = binding_of(&account, &session.merchant);
+                return Ok(Completed {
+                    account,
+                    binding,
+                    reloaded: true,
+                });
+            }
+            if session.expires_at < now {
+                return Err(FlowError::ExpiredSession);
+            }
+            // The push, when it already came, says which session this code belongs to.
+            if let Some(state) = store.code_state(component, code).await?
+                && let Some(push_session) = state.push_session
+                && push_session != session.id
+            {
+                return Err(FlowError::ForeignSession);
+            }
+            (Some(session), false)
+        }
+        Origin::Push(grant) => {
+            let session = match &grant.pre_auth_code {
+                Some(pre_auth_code) => {
+                    store
+                        .session_of_pre_auth_code(component, pre_auth_code)
+                        .await?
+                }
+                None => None,
+            };
+            if let Some(session) = &session {
+                store
+                    .note_push_session(component, code, &session.id, now)
+                    .await?;
+            }
+            (session, true)
+        }
+    };
+
+    let appid = exchange_once(tokens, code).await?;
+    let binding = match &session {
+        None => Binding::Unbound,
+        Some(session) => {
+            let bound = store
+                .bind_merchant(
+                    component,
+                    &appid,
+                    &session.merchant,
+                    code,
+                    from_push,
+                    policy == RebindPolicy::TakeOver,
+                    now,
+                )
+                .await?;
+            store
+                .complete_session(component, &session.id, &appid, code, now)
+                .await?;
+            match bound {
+                Some(merchant) if merchant == session.merchant => Binding::Bound(merchant),
+                Some(merchant) => {
+                    tracing::warn!(authorizer = %appid, "account already bound to another merchant; binding kept");
+                    Binding::BoundElsewhere {
+                        merchant,
+                        requested: session.merchant.clone(),
+                    }
+                }
+                None => Binding::Unbound,
+            }
+        }
+    };
+    let account = store
+        .authorizer(component, &appid)
+        .await?
+        .ok_or(FlowError::InProgress)?;
+    tracing::info!(authorizer = %appid, from_push, "authorization completed");
+    Ok(Completed {
+        account,
+        binding,
+        reloaded: false,
+    })
+}
+
+/// The account was withdrawn (`unauthorized` at `create_time`): marked, tokens dropped, unless
+/// it authorized again since.
+pub async fn withdraw(
+    tokens: &Tokens,
+    authorizer_appid: &str,
+    create_time: i64,
+) -> Result<bool, FlowError> {
+    let stored = tokens
+        .store
+        .authorizer(&tokens.component, authorizer_appid)
+        .await?;
+    let reauthorized_since = stored
+        .is_some_and(|r| r.status == AuthorizerStatus::Authorized && r.authorized_at > create_time);
+    if reauthorized_since {
+        return Ok(false);
+    }
+    tokens
+        .store
+        .mark_authorizer(
+            &tokens.component,
+            authorizer_appid,
+            AuthorizerStatus::Withdrawn,
+            unix_now(),
+        )
+        .await?;
+    tracing::warn!(authorizer = authorizer_appid, "authorization withdrawn");
+    Ok(true)
+}
+
+/// Claims and exchanges the code, or waits for whoever claimed it.
+async fn exchange_once(tokens: &Tokens, code: &str) -> Result<String, FlowError> {
+    let store = &tokens.store;
+    let component = tokens.component.as_str();
+    let deadline = Instant::now() + CLAIM_WAIT;
+    loop {
+        let now = unix_now();
+        if store
+            .claim_code(component, code, now, now + CLAIM_LEASE_SECS)
+            .await?
+        {
+            return match tokens.exchange_code(code).await {
+                Ok(new) => {
+                    tokens.save_authorization(&new).await?;
+                    let appid = new.authorizer_appid;
+                    store
+                        .settle_code(
+                            component,
+                            code,
+                            &CodeClaim::Exchanged {
+                                authorizer_appid: appid.clone(),
+                            },
+                        )
+                        .await?;
+                    Ok(appid)
+                }
+                Err(error) => match (error.errcode(), error.wechat_kind()) {
+                    (Some(errcode), Some(ErrorKind::Other)) => {
+                        store
+                            .settle_code(component, code, &CodeClaim::Refused { errcode })
+                            .await?;
+                        Err(FlowError::CodeRefused { errcode })
+                    }
+                    _ => {
+                        store
+                            .settle_code(component, code, &CodeClaim::Claimed { lease_until: 0 })
+                            .await?;
+                        Err(error.into())
+                    }
+                },
+            };
+        }
+        match store.code_state(component, code).await?.map(|s| s.claim) {
+            Some(CodeClaim::Exchanged { authorizer_appid }) => return Ok(authorizer_appid),
+            Some(CodeClaim::Refused { errcode }) => return Err(FlowError::CodeRefused { errcode }),
+            _ if Instant::now() >= deadline => return Err(FlowError::InProgress),
+            _ => tokio::time::sleep(jitter(Duration::from_millis(150))).await,
+        }
+    }
+}
+
+fn binding_of(account: &AuthorizerRecord, requested: &str) -> Binding {
+    match &account.merchant {
+        Some(merchant) if merchant == requested => Binding::Bound(merchant.clone()),
+        Some(merchant) => Binding::BoundElsewhere {
+            merchant: merchant.clone(),
+            requested: requested.to_owned(),
+        },
+        None => Binding::Unbound,
+    }
+}
+
+/// An opaque session id: 128 random bits.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    hex::encode(bytes)
+}

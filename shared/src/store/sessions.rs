@@ -1,0 +1,417 @@
+//! Short-lived items of the authorization flow, all expiring by TTL:
+//! - a pre-auth session (`pk = {component}#session#{id}`): the merchant and what our link was
+//!   asked for, with the pre_auth_code WeChat gave for it;
+//! - the pre_auth_code's index (`pk = {component}#preauth#{digest}`), which finds the session
+//!   from an `authorized` push and makes sure a pre_auth_code is never used twice;
+//! - an authorization code's claim (`pk = {component}#authcode#{digest}`), so the callback and
+//!   the push exchange a code once between them.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use super::{
+    Item, Store, StoreError, conditional_failed, digest, dynamo_error, get_n, get_s, n, s,
+};
+
+/// Sessions, claims and indexes are kept a day past their use, then expire.
+const KEEP_SECS: i64 = 24 * 3600;
+
+/// What the merchant's link asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreAuthSession {
+    pub id: String,
+    pub merchant: String,
+    pub pre_auth_code: String,
+    pub auth_type: u8,
+    pub biz_appid: Option<String>,
+    pub mobile: bool,
+    pub created_at: i64,
+    /// Unix seconds; the session is refused after this.
+    pub expires_at: i64,
+    /// Set once an authorization completed it.
+    pub completed: Option<CompletedSession>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedSession {
+    pub authorizer_appid: String,
+    /// Digest of the authorization code that completed it (a reload repeats it).
+    pub code_digest: String,
+}
+
+/// The state of an authorization code's exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeClaim {
+    /// Someone is exchanging it (until the lease runs out).
+    Claimed {
+        lease_until: i64,
+    },
+    Exchanged {
+        authorizer_appid: String,
+    },
+    /// WeChat refused it.
+    Refused {
+        errcode: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeState {
+    pub claim: CodeClaim,
+    /// The session the `authorized` push named (through its PreAuthCode), when it came.
+    pub push_session: Option<String>,
+}
+
+fn session_pk(component: &str, id: &str) -> String {
+    format!("{component}#session#{id}")
+}
+
+fn preauth_pk(component: &str, pre_auth_code: &str) -> String {
+    format!("{component}#preauth#{}", digest(pre_auth_code))
+}
+
+fn authcode_pk(component: &str, code: &str) -> String {
+    format!("{component}#authcode#{}", digest(code))
+}
+
+impl Store {
+    /// Records a new session and its pre_auth_code in one transaction; refused (false) when
+    /// the pre_auth_code was ever recorded before.
+    pub async fn create_session(
+        &self,
+        component: &str,
+        session: &PreAuthSession,
+    ) -> Result<bool, StoreError> {
+        let mut item = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(&session_pk(component, &session.id)))
+            .item("sk", s("session"))
+            .item("merchant", s(&session.merchant))
+            .item("pre_auth_code", s(&session.pre_auth_code))
+            .item("auth_type", n(i64::from(session.auth_type)))
+            .item("mode", s(if session.mobile { "mobile" } else { "pc" }))
+            .item("created_at", n(session.created_at))
+            .item("session_expires_at", n(session.expires_at))
+            .item("expires_at", n(session.expires_at + KEEP_SECS))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(biz_appid) = &session.biz_appid {
+            item = item.item("biz_appid", s(biz_appid));
+        }
+        let index = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(&preauth_pk(component, &session.pre_auth_code)))
+            .item("sk", s("preauth"))
+            .item("session_id", s(&session.id))
+            .item("expires_at", n(session.expires_at + KEEP_SECS))
+            .condition_expression("attribute_not_exists(pk)");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(item.build().expect("table, item and condition are set"))
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(index.build().expect("table, item and condition are set"))
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(dynamo_error("TransactWriteItems")(error)),
+        }
+    }
+
+    pub async fn session(
+        &self,
+        component: &str,
+        id: &str,
+    ) -> Result<Option<PreAuthSession>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&session_pk(component, id)))
+            .key("sk", s("session"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        Ok(output.item.and_then(|item| session_of(id, &item)))
+    }
+
+    /// The session a pre_auth_code was issued for.
+    pub async fn session_of_pre_auth_code(
+        &self,
+        component: &str,
+        pre_auth_code: &str,
+    ) -> Result<Option<PreAuthSession>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&preauth_pk(component, pre_auth_code)))
+            .key("sk", s("preauth"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        match output
+            .item
+            .as_ref()
+            .and_then(|item| get_s(item, "session_id"))
+        {
+            Some(id) => self.session(component, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Marks a session completed by an authorization code (idempotent for the same code).
+    pub async fn complete_session(
+        &self,
+        component: &str,
+        id: &str,
+        authorizer_appid: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let code_digest = digest(code);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&session_pk(component, id)))
+            .key("sk", s("session"))
+            .update_expression(
+                "SET completed_by = :appid, code_digest = :code, completed_at = :now",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(code_digest) OR code_digest = :code)",
+            )
+            .expression_attribute_values(":appid", s(authorizer_appid))
+            .expression_attribute_values(":code", s(&code_digest))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if conditional_failed(&error) => Ok(()),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Claims the exchange of an authorization code: true when this caller is to exchange it
+    /// (nobody did, or a claimant's lease ran out).
+    pub async fn claim_code(
+        &self,
+        component: &str,
+        code: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&authcode_pk(component, code)))
+            .key("sk", s("authcode"))
+            .update_expression("SET #state = :claimed, lease_until = :until, expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(#state) OR (#state = :claimed AND lease_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":until", n(lease_until))
+            .expression_attribute_values(":expires", n(now + KEEP_SECS))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Records how the exchange of a claimed code ended.
+    pub async fn settle_code(
+        &self,
+        component: &str,
+        code: &str,
+        outcome: &CodeClaim,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&authcode_pk(component, code)))
+            .key("sk", s("authcode"))
+            .expression_attribute_names("#state", "state");
+        let request = match outcome {
+            CodeClaim::Exchanged { authorizer_appid } => request
+                .update_expression("SET #state = :s, authorizer_appid = :a REMOVE lease_until")
+                .expression_attribute_values(":s", s("exchanged"))
+                .expression_attribute_values(":a", s(authorizer_appid)),
+            CodeClaim::Refused { errcode } => request
+                .update_expression("SET #state = :s, errcode = :e REMOVE lease_until")
+                .expression_attribute_values(":s", s("refused"))
+                .expression_attribute_values(":e", n(*errcode)),
+            // A failed exchange that may be retried gives the claim up.
+            CodeClaim::Claimed { .. } => request
+                .update_expression("SET lease_until = :zero")
+                .expression_attribute_values(":zero", n(0)),
+        };
+        request.send().await.map_err(dynamo_error("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Notes which session the `authorized` push named for a code.
+    pub async fn note_push_session(
+        &self,
+        component: &str,
+        code: &str,
+        session_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&authcode_pk(component, code)))
+            .key("sk", s("authcode"))
+            .update_expression(
+                "SET push_session = :session, expires_at = if_not_exists(expires_at, :expires)",
+            )
+            .expression_attribute_values(":session", s(session_id))
+            .expression_attribute_values(":expires", n(now + KEEP_SECS))
+            .send()
+            .await
+            .map_err(dynamo_error("UpdateItem"))?;
+        Ok(())
+    }
+
+    pub async fn code_state(
+        &self,
+        component: &str,
+        code: &str,
+    ) -> Result<Option<CodeState>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&authcode_pk(component, code)))
+            .key("sk", s("authcode"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let claim = match get_s(&item, "state") {
+            Some("exchanged") => CodeClaim::Exchanged {
+                authorizer_appid: get_s(&item, "authorizer_appid")
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+            Some("refused") => CodeClaim::Refused {
+                errcode: get_n(&item, "errcode").unwrap_or(0),
+            },
+            _ => CodeClaim::Claimed {
+                lease_until: get_n(&item, "lease_until").unwrap_or(0),
+            },
+        };
+        Ok(Some(CodeState {
+            claim,
+            push_session: get_s(&item, "push_session").map(str::to_owned),
+        }))
+    }
+
+    /// Binds an account to a merchant. It takes an account that is unbound, already bound to
+    /// this merchant, provisionally bound by this very code (when `authoritative`: the push
+    /// corrects a callback that came with another session), or any account when `take_over`.
+    /// Returns the merchant the account is bound to afterwards.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn bind_merchant(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        merchant: &str,
+        code: &str,
+        authoritative: bool,
+        take_over: bool,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut condition = String::from(
+            "attribute_exists(pk) AND (attribute_not_exists(merchant) OR merchant = :merchant",
+        );
+        if authoritative {
+            condition.push_str(" OR bound_by = :code");
+        }
+        if take_over {
+            condition.push_str(" OR attribute_exists(merchant)");
+        }
+        condition.push(')');
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&super::authorizer_pk(component, authorizer_appid)))
+            .key("sk", s(super::authorizers::SK))
+            .update_expression(
+                "SET merchant = :merchant, bound_by = :code, bound_at = :now, \
+                 bound_by_push = :authoritative",
+            )
+            .condition_expression(condition)
+            .expression_attribute_values(":merchant", s(merchant))
+            .expression_attribute_values(":code", s(&digest(code)))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(
+                ":authoritative",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(authoritative),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(merchant.to_owned())),
+            Err(error) if conditional_failed(&error) => Ok(self
+                .authorizer(component, authorizer_appid)
+                .await?
+                .and_then(|r| r.merchant)),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+}
+
+fn session_of(id: &str, item: &Item) -> Option<PreAuthSession> {
+    Some(PreAuthSession {
+        id: id.to_owned(),
+        merchant: get_s(item, "merchant")?.to_owned(),
+        pre_auth_code: get_s(item, "pre_auth_code")?.to_owned(),
+        auth_type: u8::try_from(get_n(item, "auth_type")?).ok()?,
+        biz_appid: get_s(item, "biz_appid").map(str::to_owned),
+        mobile: get_s(item, "mode") == Some("mobile"),
+        created_at: get_n(item, "created_at")?,
+        expires_at: get_n(item, "session_expires_at")?,
+        completed: match (get_s(item, "completed_by"), get_s(item, "code_digest")) {
+            (Some(appid), Some(code)) => Some(CompletedSession {
+                authorizer_appid: appid.to_owned(),
+                code_digest: code.to_owned(),
+            }),
+            _ => None,
+        },
+    })
+}
+
+/// Whether `code` is the one recorded as `digest` (for reloads of the result page).
+pub fn same_code(code: &str, code_digest: &str) -> bool {
+    digest(code) == code_digest
+}

@@ -1,0 +1,600 @@
+//! The merchant's authorization, end to end over plain HTTP: our landing page (auth-link), the
+//! sandbox's authorization page, our callback (auth-callback) and WeChat's `authorized` push to
+//! the ticket receiver, against DynamoDB Local and the Secrets Manager emulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{Request, Response};
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, REFERER};
+use wxopen::authorization::RebindPolicy;
+use wxopen::store::AuthorizerStatus;
+use wxopen_tests::dev_server::{self, DevServer};
+use wxopen_tests::sandbox::{Sandbox, SandboxConfig};
+use wxopen_tests::*;
+
+/// The service as API Gateway routes it, on one loopback origin (our 授权发起页域名), and a
+/// sandbox playing WeChat for it.
+struct Service {
+    aws: aws_config::SdkConfig,
+    component: String,
+    sandbox: Sandbox,
+    server: DevServer,
+    app: Arc<App>,
+    http: reqwest::Client,
+}
+
+struct App {
+    link: auth_link::AuthLink,
+    callback: auth_callback::AuthCallback,
+    receiver: ticket_receiver::Receiver,
+}
+
+impl App {
+    async fn route(
+        &self,
+        request: Request,
+    ) -> Result<Response<lambda_http::Body>, lambda_http::Error> {
+        match request.uri().path() {
+            "/authorize" => auth_link::handle(&self.link, request).await,
+            "/authorize/callback" => auth_callback::handle(&self.callback, request).await,
+            "/wechat/component/events" => ticket_receiver::handle(&self.receiver, request).await,
+            other => panic!("no route {other}"),
+        }
+    }
+}
+
+impl Service {
+    async fn start() -> Self {
+        Self::with(RebindPolicy::Refuse, true).await
+    }
+
+    /// `pushes`: whether the sandbox pushes to our event URL (off: the browser comes back, the
+    /// push never does).
+    async fn with(rebind: RebindPolicy, pushes: bool) -> Self {
+        let aws = aws().await;
+        let component = unique_appid();
+        let sandbox = Sandbox::start(SandboxConfig {
+            component_appid: component.clone(),
+            ticket_interval: Duration::ZERO,
+            push_retry_delay: Duration::from_millis(200),
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        // The server must exist before the app knows its own origin: route through a cell.
+        let cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::default();
+        let routed = cell.clone();
+        let server = dev_server::serve(move |request| {
+            let app = routed
+                .get()
+                .expect("the app is set before any request")
+                .clone();
+            async move { app.route(request).await }
+        })
+        .await
+        .unwrap();
+        let mut config = config(&component, "wxopen/local");
+        config.wechat_api_base = sandbox.base_url().trim_end_matches('/').to_owned();
+        config.wechat_mp_base = config.wechat_api_base.clone();
+        config.wechat_open_base = config.wechat_api_base.clone();
+        config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
+        config.push_timestamp_tolerance = Duration::ZERO;
+        config.rebind = rebind;
+        let app = Arc::new(App {
+            link: auth_link::AuthLink::new(&config, &aws).unwrap(),
+            callback: auth_callback::AuthCallback::new(&config, &aws),
+            receiver: ticket_receiver::Receiver::new(&config, &aws),
+        });
+        assert!(cell.set(app.clone()).is_ok());
+        if pushes {
+            sandbox.set_event_url(Some(&format!(
+                "{}/wechat/component/events",
+                server.base_url().trim_end_matches('/')
+            )));
+        }
+        // The platform has its ticket, as it would have from WeChat's regular pushes.
+        let ticket = sandbox.ticket();
+        app.link
+            .tokens
+            .store
+            .save_ticket(
+                &component,
+                &ticket.ticket,
+                ticket.create_time,
+                wxopen::unix_now(),
+            )
+            .await
+            .unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            aws,
+            component,
+            sandbox,
+            server,
+            app,
+            http,
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{path_and_query}",
+            self.server.base_url().trim_end_matches('/')
+        )
+    }
+
+    /// The merchant opens our link and clicks through to WeChat's page; returns that page's
+    /// URL and the Referer the browser sends with it.
+    async fn open_wechat_page(&self, query: &str) -> (String, String) {
+        let landing_url = self.url(&format!("/authorize?{query}"));
+        let landing = self.http.get(&landing_url).send().await.unwrap();
+        assert_eq!(landing.status(), StatusCode::OK);
+        assert_eq!(
+            landing.headers()["referrer-policy"],
+            "strict-origin-when-cross-origin"
+        );
+        let html = landing.text().await.unwrap();
+        let go = between(&html, "class=\"button\" href=\"", "\"").replace("&amp;", "&");
+        let click = self
+            .http
+            .get(format!("{}{go}", self.url("/authorize")))
+            .header(REFERER, &landing_url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(click.status(), StatusCode::FOUND);
+        let wechat = click.headers()[LOCATION].to_str().unwrap().to_owned();
+        (wechat, landing_url)
+    }
+
+    /// The administrator picks `appid` on WeChat's page and confirms; returns our callback URL
+    /// WeChat redirects the browser to.
+    async fn confirm(&self, wechat_url: &str, referer: &str, appid: &str) -> String {
+        let page = self
+            .http
+            .get(wechat_url)
+            .header(REFERER, referer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let mut form: Vec<(String, String)> = Vec::new();
+        for field in [
+            "component_appid",
+            "pre_auth_code",
+            "redirect_uri",
+            "auth_type",
+            "biz_appid",
+            "funcs_listed",
+        ] {
+            let value = between(&html, &format!("name=\"{field}\" value=\""), "\"");
+            form.push((field.into(), value.replace("&amp;", "&")));
+        }
+        form.push(("authorizer_appid".into(), appid.into()));
+        for func in html.split("name=\"func\" value=\"").skip(1) {
+            form.push(("func".into(), func.split('"').next().unwrap().into()));
+        }
+        let action = between(&html, "<form method=\"post\" action=\"", "\"");
+        let base = self.sandbox.base_url().trim_end_matches('/');
+        let confirmed = self
+            .http
+            .post(format!("{base}{action}"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(confirmed.status(), StatusCode::FOUND);
+        confirmed.headers()[LOCATION].to_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, url: &str) -> (StatusCode, String) {
+        let response = self.http.get(url).send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    async fn account(&self, appid: &str) -> Option<wxopen::store::AuthorizerRecord> {
+        self.app
+            .link
+            .tokens
+            .store
+            .authorizer(&self.component, appid)
+            .await
+            .unwrap()
+    }
+
+    fn appid(&self, index: usize) -> String {
+        self.sandbox.accounts()[index].account.appid.clone()
+    }
+
+    fn name(&self, index: usize) -> String {
+        self.sandbox.accounts()[index]
+            .account
+            .info
+            .nick_name
+            .clone()
+    }
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {text}"))
+        + start.len();
+    let to = text[from..].find(end).unwrap() + from;
+    &text[from..to]
+}
+
+#[tokio::test]
+async fn callback_only_stores_and_binds_the_account() {
+    let s = Service::with(RebindPolicy::Refuse, false).await;
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-1").await;
+    assert!(
+        wechat.contains("/cgi-bin/componentloginpage?component_appid="),
+        "{wechat}"
+    );
+    let callback = s.confirm(&wechat, &referer, &s.appid(0)).await;
+    assert!(
+        callback.starts_with(&s.url("/authorize/callback?session=")),
+        "{callback}"
+    );
+    assert!(callback.contains("&auth_code=") && callback.ends_with("&expires_in=600"));
+
+    let (status, html) = s.get(&callback).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains(&format!(
+            "<strong id=\"account-name\">{}</strong>",
+            s.name(0)
+        )),
+        "{html}"
+    );
+    assert!(html.contains("授权成功"));
+    let account = s.account(&s.appid(0)).await.unwrap();
+    assert_eq!(account.merchant.as_deref(), Some("shop-1"));
+    assert_eq!(account.status, AuthorizerStatus::Authorized);
+    assert!(account.access_token.is_some() && account.refresh_token.is_some());
+    assert!(!account.func_info.is_empty());
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 1);
+    assert_eq!(s.sandbox.calls_to("api_get_authorizer_info"), 1);
+
+    // Reloading the result page shows the same, exchanging nothing.
+    let (status, again) = s.get(&callback).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(again.contains(&s.name(0)));
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 1);
+}
+
+#[tokio::test]
+async fn push_only_stores_and_binds_the_account_through_its_pre_auth_code() {
+    let s = Service::start().await;
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-2&auth_type=2").await;
+    // The browser never comes back; the push does, and the receiver acts on it at once.
+    let _callback = s.confirm(&wechat, &referer, &s.appid(3)).await;
+    let pushes = s.sandbox.wait_for_pushes(1).await.unwrap();
+    assert!(
+        pushes
+            .iter()
+            .any(|p| p.info_type == "authorized" && p.success),
+        "{pushes:?}"
+    );
+    let account = s.account(&s.appid(3)).await.expect("stored by the push");
+    assert_eq!(account.merchant.as_deref(), Some("shop-2"));
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 1);
+    let events = s
+        .app
+        .link
+        .tokens
+        .store
+        .authorization_events(&s.component, &s.appid(3))
+        .await
+        .unwrap();
+    assert!(
+        events.iter().all(|e| !e.pending),
+        "settled: nothing left for the refresher"
+    );
+}
+
+#[tokio::test]
+async fn push_then_callback_exchange_the_code_once() {
+    let s = Service::start().await;
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-3").await;
+    let callback = s.confirm(&wechat, &referer, &s.appid(1)).await;
+    s.sandbox.wait_for_pushes(1).await.unwrap();
+    let (status, html) = s.get(&callback).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&s.name(1)));
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 1);
+    assert_eq!(
+        s.account(&s.appid(1)).await.unwrap().merchant.as_deref(),
+        Some("shop-3")
+    );
+}
+
+#[tokio::test]
+async fn callback_then_push_exchange_the_code_once() {
+    let s = Service::with(RebindPolicy::Refuse, false).await;
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-4").await;
+    let callback = s.confirm(&wechat, &referer, &s.appid(2)).await;
+    let (status, _) = s.get(&callback).await;
+    assert_eq!(status, StatusCode::OK);
+    // Now WeChat's push arrives, late, with the same code.
+    let events_url = format!(
+        "{}/wechat/component/events",
+        s.server.base_url().trim_end_matches('/')
+    );
+    s.sandbox.set_event_url(Some(&events_url));
+    let param = |name: &str| {
+        let url = url::Url::parse(&callback).unwrap();
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    let (code, session) = (param("auth_code"), param("session"));
+    let pre_auth = s
+        .app
+        .link
+        .tokens
+        .store
+        .session(&s.component, &session)
+        .await
+        .unwrap()
+        .unwrap()
+        .pre_auth_code;
+    let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
+    let now = wxopen::unix_now();
+    let push = pusher.push(
+        &authorization_xml(
+            &s.component,
+            "authorized",
+            now,
+            &s.appid(2),
+            &code,
+            &pre_auth,
+        ),
+        now,
+    );
+    let response = s
+        .http
+        .post(format!(
+            "{events_url}?timestamp={}&nonce={}&encrypt_type=aes&msg_signature={}",
+            push.timestamp, push.nonce, push.msg_signature
+        ))
+        .body(push.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "success");
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 1);
+    assert_eq!(
+        s.account(&s.appid(2)).await.unwrap().merchant.as_deref(),
+        Some("shop-4")
+    );
+}
+
+#[tokio::test]
+async fn expired_unknown_forged_and_foreign_sessions_are_refused() {
+    let s = Service::with(RebindPolicy::Refuse, false).await;
+    let unknown = s.url(
+        "/authorize/callback?session=0123456789abcdef0123456789abcdef&auth_code=x&expires_in=600",
+    );
+    let (status, html) = s.get(&unknown).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("无法识别此授权链接"), "{html}");
+    for forged in [
+        "session=../../etc&auth_code=x",
+        "session=abc&auth_code=x",
+        "auth_code=x",
+        "session=0123456789abcdef0123456789abcdef",
+    ] {
+        let (status, _) = s
+            .get(&s.url(&format!("/authorize/callback?{forged}")))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{forged}");
+    }
+
+    // An expired session: nothing is exchanged, nothing stored.
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-5").await;
+    let callback = s.confirm(&wechat, &referer, &s.appid(0)).await;
+    let session = between(&callback, "session=", "&").to_owned();
+    let client = aws_sdk_dynamodb::Client::new(&s.aws);
+    client
+        .update_item()
+        .table_name(std::env::var("TABLE_NAME").unwrap())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "{}#session#{session}",
+                s.component
+            )),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("session".into()),
+        )
+        .update_expression("SET session_expires_at = :past")
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, html) = s.get(&callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("已过期"), "{html}");
+    assert!(s.account(&s.appid(0)).await.is_none());
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 0);
+
+    // A session used with another code is refused.
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-5").await;
+    let first = s.confirm(&wechat, &referer, &s.appid(1)).await;
+    assert_eq!(s.get(&first).await.0, StatusCode::OK);
+    let reused = first.replace(between(&first, "auth_code=", "&"), "another-code");
+    let (status, html) = s.get(&reused).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("已被使用"), "{html}");
+}
+
+#[tokio::test]
+async fn a_code_brought_to_another_merchants_session_is_refused() {
+    let s = Service::start().await;
+    // The attacker authorizes their account from their own link; the push names their session.
+    let (wechat, referer) = s.open_wechat_page("merchant=attacker").await;
+    let attacker_callback = s.confirm(&wechat, &referer, &s.appid(4)).await;
+    s.sandbox.wait_for_pushes(1).await.unwrap();
+    // ...and brings the code to the victim's session.
+    let (victim_wechat, _) = s.open_wechat_page("merchant=victim").await;
+    let victim_redirect: url::Url = url::Url::parse(&victim_wechat).unwrap();
+    let victim_callback = victim_redirect
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let code = between(&attacker_callback, "auth_code=", "&");
+    let (status, html) = s
+        .get(&format!(
+            "{victim_callback}&auth_code={code}&expires_in=600"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("不属于当前链接"), "{html}");
+    assert_eq!(
+        s.account(&s.appid(4)).await.unwrap().merchant.as_deref(),
+        Some("attacker")
+    );
+}
+
+#[tokio::test]
+async fn an_account_bound_elsewhere_is_not_taken_over_unless_the_policy_says_so() {
+    for (policy, expected_status, owner) in [
+        (RebindPolicy::Refuse, StatusCode::CONFLICT, "first-shop"),
+        (RebindPolicy::TakeOver, StatusCode::OK, "second-shop"),
+    ] {
+        let s = Service::with(policy, false).await;
+        let (wechat, referer) = s.open_wechat_page("merchant=first-shop").await;
+        let callback = s.confirm(&wechat, &referer, &s.appid(0)).await;
+        assert_eq!(s.get(&callback).await.0, StatusCode::OK);
+
+        let (wechat, referer) = s.open_wechat_page("merchant=second-shop").await;
+        let callback = s.confirm(&wechat, &referer, &s.appid(0)).await;
+        let (status, html) = s.get(&callback).await;
+        assert_eq!(status, expected_status, "{html}");
+        if policy == RebindPolicy::Refuse {
+            assert!(html.contains("此帐号已绑定其他商户"), "{html}");
+        }
+        assert_eq!(
+            s.account(&s.appid(0)).await.unwrap().merchant.as_deref(),
+            Some(owner)
+        );
+    }
+}
+
+#[tokio::test]
+async fn updateauthorized_refreshes_permissions_and_unauthorized_withdraws() {
+    let s = Service::start().await;
+    let appid = s.appid(0);
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-6").await;
+    let callback = s.confirm(&wechat, &referer, &appid).await;
+    s.sandbox.wait_for_pushes(1).await.unwrap();
+    assert_eq!(s.get(&callback).await.0, StatusCode::OK);
+    let before = s.account(&appid).await.unwrap();
+
+    // The administrator authorizes again with fewer permission sets: `updateauthorized`.
+    let authorized = s.sandbox.authorize(&appid, Some(&[1, 2])).await.unwrap();
+    assert_eq!(authorized.grant.info_type, "updateauthorized");
+    assert!(authorized.push.unwrap().success);
+    let after = s.account(&appid).await.unwrap();
+    assert_eq!(after.func_info, vec![1, 2]);
+    assert_ne!(after.refresh_token, before.refresh_token);
+    assert_eq!(after.merchant.as_deref(), Some("shop-6"));
+
+    // The account withdraws: `unauthorized`, acted on by the receiver.
+    let push = s.sandbox.withdraw(&appid).await.unwrap().unwrap();
+    assert!(push.success);
+    let withdrawn = s.account(&appid).await.unwrap();
+    assert_eq!(withdrawn.status, AuthorizerStatus::Withdrawn);
+    assert_eq!(
+        (withdrawn.access_token, withdrawn.refresh_token),
+        (None, None)
+    );
+}
+
+#[tokio::test]
+async fn the_link_answers_json_refuses_bad_parameters_and_explains_wechat_failures() {
+    let s = Service::start().await;
+    let json: serde_json::Value = s
+        .http
+        .get(s.url("/authorize?merchant=shop-7&mode=mobile&biz_appid=wx570bc396a51b8ff8"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = json["url"].as_str().unwrap();
+    assert!(
+        url.contains("/wxaopen/safe/bindcomponent?action=bindcomponent&no_scan=1&component_appid="),
+        "{url}"
+    );
+    assert!(url.contains("biz_appid=wx570bc396a51b8ff8") && url.ends_with("#wechat_redirect"));
+    assert!(!url.contains("auth_type="));
+    assert_eq!(json["expires_in"], 1800);
+
+    // Inside WeChat, the mobile page is the default.
+    let inside = s
+        .http
+        .get(s.url("/authorize?merchant=shop-7&format=json"))
+        .header("user-agent", "Mozilla/5.0 (iPhone) MicroMessenger/8.0.50")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inside.contains("bindcomponent"), "{inside}");
+
+    // Every click gets its own pre_auth_code.
+    let (a, _) = s.open_wechat_page("merchant=shop-7").await;
+    let (b, _) = s.open_wechat_page("merchant=shop-7").await;
+    let code = |u: &str| {
+        url::Url::parse(u)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "pre_auth_code")
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    assert_ne!(code(&a), code(&b));
+
+    for (query, reason) in [
+        ("", "merchant is required"),
+        ("merchant=a%20b", "merchant must be"),
+        ("merchant=m&auth_type=4", "auth_type must be"),
+        ("merchant=m&biz_appid=gh_123", "biz_appid must be"),
+        ("merchant=m&mode=tv", "mode must be"),
+    ] {
+        let (status, html) = s.get(&s.url(&format!("/authorize?{query}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(html.contains(reason), "{query}: {html}");
+    }
+    let before = s.sandbox.calls_to("api_create_preauthcode");
+    s.sandbox.fail_next("api_create_preauthcode", 45009, 1);
+    let (status, html) = s.get(&s.url("/authorize?merchant=shop-7&go=1")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        html.contains("暂时无法连接微信") && html.contains("重试"),
+        "{html}"
+    );
+    assert_eq!(s.sandbox.calls_to("api_create_preauthcode"), before + 1);
+}
