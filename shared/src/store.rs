@@ -71,6 +71,22 @@ pub(crate) fn conditional_failed<E: ConditionalCheck, R>(error: &SdkError<E, R>)
         .is_some_and(ConditionalCheck::is_conditional_check_failed)
 }
 
+/// Whether a conditional write applied: `Ok(false)` when its condition failed.
+pub(crate) fn applied<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ConditionalCheck + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if conditional_failed(&error) => Ok(false),
+        Err(error) => Err(dynamo_error(operation)(error)),
+    }
+}
+
 pub(crate) fn dynamo_error<E, R>(
     operation: &'static str,
 ) -> impl FnOnce(SdkError<E, R>) -> StoreError

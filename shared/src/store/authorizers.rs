@@ -9,7 +9,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{
-    Item, Store, StoreError, conditional_failed, due_pk, dynamo_error, get_n, get_s, n, s,
+    Item, Store, StoreError, applied, conditional_failed, due_pk, dynamo_error, get_n, get_s, n, s,
 };
 use crate::wechat::{AuthorizerProfile, Secret};
 
@@ -254,11 +254,7 @@ impl Store {
             .expression_attribute_values(":used", s(used_refresh_token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem")
     }
 
     /// Replaces a refresh token WeChat refused (61023) with the one it lists, while `owner`
@@ -287,11 +283,7 @@ impl Store {
             .expression_attribute_values(":refused", s(refused))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem")
     }
 
     /// Repairs an account from api_get_authorizer_list: creates it when missing, replaces its
@@ -331,11 +323,7 @@ impl Store {
             .expression_attribute_values(":due_pk", s(&due_pk(component, authorizer_appid)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem")
     }
 
     /// Marks an account withdrawn or needing re-authorization: its tokens are dropped and it
@@ -389,11 +377,7 @@ impl Store {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if conditional_failed(&error) => Ok(()),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem").map(|_| ())
     }
 
     /// One page of the items in one partition of the `due` index that are due by `now`,

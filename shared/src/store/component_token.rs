@@ -1,7 +1,7 @@
 //! The component token's item (`pk = {component}`, `sk = component_token`) and the lease that
 //! lets exactly one caller refresh it per expiry window.
 
-use super::{Store, StoreError, conditional_failed, dynamo_error, get_n, get_s, n, s};
+use super::{Store, StoreError, applied, dynamo_error, get_n, get_s, n, s};
 use crate::wechat::Secret;
 
 const SK: &str = "component_token";
@@ -74,11 +74,7 @@ impl Store {
         if let Some(failed) = failed {
             request = request.expression_attribute_values(":failed", s(failed));
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(request.send().await, "UpdateItem")
     }
 
     /// Stores a new token and releases the lease, only if `owner` still holds it.
@@ -108,11 +104,7 @@ impl Store {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem")
     }
 
     /// Gives the lease back after a failed refresh, so the next caller need not wait it out.
@@ -132,11 +124,7 @@ impl Store {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if conditional_failed(&error) => Ok(()),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem").map(|_| ())
     }
 
     /// Records a request for a ticket push unless one was made after `not_since`; returns
@@ -159,10 +147,6 @@ impl Store {
             .expression_attribute_values(":since", n(not_since))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem")
     }
 }

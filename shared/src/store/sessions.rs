@@ -9,7 +9,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::{
-    Item, Store, StoreError, conditional_failed, digest, dynamo_error, get_n, get_s, n, s,
+    Item, Store, StoreError, applied, conditional_failed, digest, dynamo_error, get_n, get_s, n, s,
 };
 
 /// Sessions, claims and indexes are kept a day past their use, then expire.
@@ -202,11 +202,7 @@ impl Store {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if conditional_failed(&error) => Ok(()),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem").map(|_| ())
     }
 
     /// Claims the exchange of an authorization code: true when this caller is to exchange it
@@ -235,11 +231,7 @@ impl Store {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(dynamo_error("UpdateItem")(error)),
-        }
+        applied(result, "UpdateItem")
     }
 
     /// Records how the exchange of a claimed code ended.
