@@ -245,6 +245,17 @@ async fn a_missing_stale_or_refused_ticket_asks_wechat_to_push_without_hammering
     // The lease was released: the next caller may try again at once.
     r.store_ticket().await;
     tokens.component_access_token().await.unwrap();
+
+    // 61005 (expired ticket) is handled the same way.
+    let t = Platform::new().await;
+    t.store_ticket().await;
+    t.sandbox.fail_next("api_component_token", 61005, 1);
+    let tokens = t.tokens();
+    assert_eq!(
+        tokens.component_access_token().await.unwrap_err().errcode(),
+        Some(61005)
+    );
+    assert_eq!(t.sandbox.calls_to("api_start_push_ticket"), 1);
 }
 
 #[tokio::test]
