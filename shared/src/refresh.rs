@@ -245,7 +245,7 @@ async fn settle_event(
                 authorizer_appid: item.authorizer_appid.clone(),
                 authorization_code: code.expose().to_owned(),
                 authorization_code_expired_time: *authorization_code_expired_time,
-                pre_auth_code: pre_auth_code.clone(),
+                pre_auth_code: pre_auth_code.as_ref().map(|c| c.expose().to_owned()),
             };
             match authorization::complete(tokens, policy, code.expose(), Origin::Push(&grant)).await
             {

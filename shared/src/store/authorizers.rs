@@ -420,7 +420,7 @@ impl Store {
                                 "authorization_code_expires_at",
                             )
                             .unwrap_or(0),
-                            pre_auth_code: get_s(item, "pre_auth_code").map(str::to_owned),
+                            pre_auth_code: get_s(item, "pre_auth_code").map(Secret::from),
                         },
                         _ => DueKind::Authorizer,
                     },
@@ -484,7 +484,7 @@ pub enum DueKind {
         create_time: i64,
         authorization_code: Option<Secret>,
         authorization_code_expired_time: i64,
-        pre_auth_code: Option<String>,
+        pre_auth_code: Option<Secret>,
     },
 }
 

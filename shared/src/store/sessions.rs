@@ -16,7 +16,7 @@ use super::{
 const KEEP_SECS: i64 = 24 * 3600;
 
 /// What the merchant's link asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PreAuthSession {
     pub id: String,
     pub merchant: String,
@@ -29,6 +29,22 @@ pub struct PreAuthSession {
     pub expires_at: i64,
     /// Set once an authorization completed it.
     pub completed: Option<CompletedSession>,
+}
+
+impl std::fmt::Debug for PreAuthSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreAuthSession")
+            .field("id", &self.id)
+            .field("merchant", &self.merchant)
+            .field("pre_auth_code", &"<redacted>")
+            .field("auth_type", &self.auth_type)
+            .field("biz_appid", &self.biz_appid)
+            .field("mobile", &self.mobile)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("completed", &self.completed)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,4 +422,30 @@ fn session_of(id: &str, item: &Item) -> Option<PreAuthSession> {
 /// Whether `code` is the one recorded as `digest` (for reloads of the result page).
 pub fn same_code(code: &str, code_digest: &str) -> bool {
     digest(code) == code_digest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_pre_auth_code() {
+        let session = PreAuthSession {
+            id: "0".repeat(32),
+            merchant: "shop".into(),
+            pre_auth_code: "preauthcode@@@secret".into(),
+            auth_type: 3,
+            biz_appid: None,
+            mobile: false,
+            created_at: 1,
+            expires_at: 2,
+            completed: None,
+        };
+        let shown = format!("{session:?}");
+        assert!(
+            !shown.contains("preauthcode@@@secret") && shown.contains("shop"),
+            "{shown}"
+        );
+        assert!(same_code("code", &digest("code")) && !same_code("code", &digest("other")));
+    }
 }
