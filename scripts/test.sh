@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/services.sh install
+bash scripts/services.sh install-browser
 if [[ -n "${SAM_LINT:-}" && "${SAM_LINT}" != 0 ]] || [[ -n "${CI:-}" ]]; then
     bash scripts/services.sh install-sam
     AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
