@@ -1,0 +1,237 @@
+//! The service as API Gateway routes it (auth-link, auth-callback and the ticket receiver on one
+//! loopback origin), with a WeChat sandbox playing WeChat for it: what the authorization tests,
+//! over plain HTTP and in a real browser, run against.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{Request, Response};
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, REFERER};
+use wxopen::authorization::RebindPolicy;
+
+use crate::dev_server::{self, DevServer};
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::{aws, config, unique_appid};
+
+/// The service as API Gateway routes it, on one loopback origin (our 授权发起页域名), and a
+/// sandbox playing WeChat for it.
+pub struct Service {
+    pub aws: aws_config::SdkConfig,
+    pub component: String,
+    pub sandbox: Sandbox,
+    pub server: DevServer,
+    pub app: Arc<App>,
+    pub http: reqwest::Client,
+}
+
+pub struct App {
+    pub link: auth_link::AuthLink,
+    pub callback: auth_callback::AuthCallback,
+    pub receiver: ticket_receiver::Receiver,
+}
+
+impl App {
+    pub async fn route(
+        &self,
+        request: Request,
+    ) -> Result<Response<lambda_http::Body>, lambda_http::Error> {
+        match request.uri().path() {
+            "/authorize" => auth_link::handle(&self.link, request).await,
+            "/authorize/callback" => auth_callback::handle(&self.callback, request).await,
+            "/wechat/component/events" => ticket_receiver::handle(&self.receiver, request).await,
+            // API Gateway answers routes it does not have (a browser's /favicon.ico) itself.
+            _ => Ok(Response::builder()
+                .status(404)
+                .header("content-type", "application/json")
+                .body(r#"{"message":"Not Found"}"#.into())
+                .unwrap()),
+        }
+    }
+}
+
+impl Service {
+    pub async fn start() -> Self {
+        Self::with(RebindPolicy::Refuse, true).await
+    }
+
+    /// `pushes`: whether the sandbox pushes to our event URL (off: the browser comes back, the
+    /// push never does).
+    pub async fn with(rebind: RebindPolicy, pushes: bool) -> Self {
+        let aws = aws().await;
+        let component = unique_appid();
+        let sandbox = Sandbox::start(SandboxConfig {
+            component_appid: component.clone(),
+            ticket_interval: Duration::ZERO,
+            push_retry_delay: Duration::from_millis(200),
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        // The server must exist before the app knows its own origin: route through a cell.
+        let cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::default();
+        let routed = cell.clone();
+        let server = dev_server::serve(move |request| {
+            let app = routed
+                .get()
+                .expect("the app is set before any request")
+                .clone();
+            async move { app.route(request).await }
+        })
+        .await
+        .unwrap();
+        let mut config = config(&component, "wxopen/local");
+        config.wechat_api_base = sandbox.base_url().trim_end_matches('/').to_owned();
+        config.wechat_mp_base = config.wechat_api_base.clone();
+        config.wechat_open_base = config.wechat_api_base.clone();
+        config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
+        config.push_timestamp_tolerance = Duration::ZERO;
+        config.rebind = rebind;
+        let app = Arc::new(App {
+            link: auth_link::AuthLink::new(&config, &aws).unwrap(),
+            callback: auth_callback::AuthCallback::new(&config, &aws),
+            receiver: ticket_receiver::Receiver::new(&config, &aws),
+        });
+        assert!(cell.set(app.clone()).is_ok());
+        if pushes {
+            sandbox.set_event_url(Some(&format!(
+                "{}/wechat/component/events",
+                server.base_url().trim_end_matches('/')
+            )));
+        }
+        // The platform has its ticket, as it would have from WeChat's regular pushes.
+        let ticket = sandbox.ticket();
+        app.link
+            .tokens
+            .store
+            .save_ticket(
+                &component,
+                &ticket.ticket,
+                ticket.create_time,
+                wxopen::unix_now(),
+            )
+            .await
+            .unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            aws,
+            component,
+            sandbox,
+            server,
+            app,
+            http,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{path_and_query}",
+            self.server.base_url().trim_end_matches('/')
+        )
+    }
+
+    /// The merchant opens our link and clicks through to WeChat's page; returns that page's
+    /// URL and the Referer the browser sends with it.
+    pub async fn open_wechat_page(&self, query: &str) -> (String, String) {
+        let landing_url = self.url(&format!("/authorize?{query}"));
+        let landing = self.http.get(&landing_url).send().await.unwrap();
+        assert_eq!(landing.status(), StatusCode::OK);
+        assert_eq!(
+            landing.headers()["referrer-policy"],
+            "strict-origin-when-cross-origin"
+        );
+        let html = landing.text().await.unwrap();
+        let go = between(&html, "class=\"button\" href=\"", "\"").replace("&amp;", "&");
+        let click = self
+            .http
+            .get(format!("{}{go}", self.url("/authorize")))
+            .header(REFERER, &landing_url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(click.status(), StatusCode::FOUND);
+        let wechat = click.headers()[LOCATION].to_str().unwrap().to_owned();
+        (wechat, landing_url)
+    }
+
+    /// The administrator picks `appid` on WeChat's page and confirms; returns our callback URL
+    /// WeChat redirects the browser to.
+    pub async fn confirm(&self, wechat_url: &str, referer: &str, appid: &str) -> String {
+        let page = self
+            .http
+            .get(wechat_url)
+            .header(REFERER, referer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let mut form: Vec<(String, String)> = Vec::new();
+        for field in [
+            "component_appid",
+            "pre_auth_code",
+            "redirect_uri",
+            "auth_type",
+            "biz_appid",
+            "funcs_listed",
+        ] {
+            let value = between(&html, &format!("name=\"{field}\" value=\""), "\"");
+            form.push((field.into(), value.replace("&amp;", "&")));
+        }
+        form.push(("authorizer_appid".into(), appid.into()));
+        for func in html.split("name=\"func\" value=\"").skip(1) {
+            form.push(("func".into(), func.split('"').next().unwrap().into()));
+        }
+        let action = between(&html, "<form method=\"post\" action=\"", "\"");
+        let base = self.sandbox.base_url().trim_end_matches('/');
+        let confirmed = self
+            .http
+            .post(format!("{base}{action}"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(confirmed.status(), StatusCode::FOUND);
+        confirmed.headers()[LOCATION].to_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, url: &str) -> (StatusCode, String) {
+        let response = self.http.get(url).send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    pub async fn account(&self, appid: &str) -> Option<wxopen::store::AuthorizerRecord> {
+        self.app
+            .link
+            .tokens
+            .store
+            .authorizer(&self.component, appid)
+            .await
+            .unwrap()
+    }
+
+    pub fn appid(&self, index: usize) -> String {
+        self.sandbox.accounts()[index].account.appid.clone()
+    }
+
+    pub fn name(&self, index: usize) -> String {
+        self.sandbox.accounts()[index]
+            .account
+            .info
+            .nick_name
+            .clone()
+    }
+}
+
+/// The text between the first `start` and the `end` after it.
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {text}"))
+        + start.len();
+    let to = text[from..].find(end).unwrap() + from;
+    &text[from..to]
+}
