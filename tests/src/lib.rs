@@ -1,11 +1,12 @@
 //! Helpers for tests that run the real handlers against the local services started by
 //! `scripts/services.sh` (DynamoDB Local, the Secrets Manager emulator), and the WeChat
 //! sandbox ([`sandbox`]) with the adapter that serves a Lambda handler over HTTP ([`dev_server`]),
-//! and the service they make of our handlers ([`service`]).
+//! the service they make of our handlers ([`service`]), and a real browser ([`webdriver`]).
 
 pub mod dev_server;
 pub mod sandbox;
 pub mod service;
+pub mod webdriver;
 
 use std::collections::HashMap;
 use std::time::Duration;

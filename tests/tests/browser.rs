@@ -1,0 +1,140 @@
+//! The merchant's authorization in a real browser (Debian's headless Chromium through its
+//! ChromeDriver): our landing page, a click, the sandbox's authorization page (whose Referer check
+//! must pass), an account picked and confirmed, and our result page naming that account, which is
+//! then stored and bound to the merchant.
+//!
+//! Screenshots of the landing and result pages go to `target/tmp/browser/`; with
+//! `UPDATE_SCREENSHOTS=1` they replace `docs/landing.png` and `docs/result.png`.
+
+use std::path::{Path, PathBuf};
+
+use wxopen::store::AuthorizerStatus;
+use wxopen_tests::service::Service;
+use wxopen_tests::webdriver::{self, Browser, WINDOW};
+
+const MERCHANT: &str = "browser-shop";
+
+fn screenshot_dir() -> PathBuf {
+    if std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        repo.join("docs")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser")
+    }
+}
+
+async fn save_screenshot(browser: &Browser, path: &Path) {
+    let png = browser.screenshot().await.unwrap();
+    let viewport = browser.viewport().await.unwrap();
+    assert_eq!(viewport.0, WINDOW.0);
+    assert_eq!(
+        webdriver::png_size(&png),
+        Some(viewport),
+        "{}",
+        path.display()
+    );
+    std::fs::write(path, &png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+#[tokio::test]
+async fn a_merchant_authorizes_an_account_in_a_real_browser() {
+    match webdriver::available() {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(missing) => panic!("{missing}"),
+    }
+    let s = Service::start().await;
+    let account = s.sandbox.accounts()[1].account.clone();
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let browser = Browser::start().await.unwrap();
+
+    // Our landing page: the merchant arrives from a link pasted anywhere.
+    let landing = s.url(&format!("/authorize?merchant={MERCHANT}"));
+    browser.goto(&landing).await.unwrap();
+    assert_eq!(browser.title().await.unwrap(), "授权 | Authorize");
+    let button = browser.find("a.button").await.unwrap();
+    assert_eq!(
+        browser.text(&button).await.unwrap(),
+        "前往微信授权 · Authorize with WeChat"
+    );
+    save_screenshot(&browser, &shots.join("landing.png")).await;
+
+    // The click goes (through our 302) to WeChat's page, with our page as the Referer.
+    browser.click(&button).await.unwrap();
+    let wechat = browser.current_url().await.unwrap();
+    let sandbox_page = format!(
+        "{}/cgi-bin/componentloginpage?",
+        s.sandbox.base_url().trim_end_matches('/')
+    );
+    assert!(wechat.starts_with(&sandbox_page), "{wechat}");
+    let source = browser.source().await.unwrap();
+    assert!(
+        !source.contains("授权入口页所在域名"),
+        "Referer refused: {source}"
+    );
+    assert_eq!(
+        browser.title().await.unwrap(),
+        "公众平台帐号授权",
+        "{source}"
+    );
+    assert_eq!(
+        browser
+            .text(&browser.find("h1").await.unwrap())
+            .await
+            .unwrap(),
+        "公众平台帐号授权"
+    );
+
+    // The administrator picks the second account (the first is preselected) and confirms.
+    let radio = browser
+        .find(&format!(
+            "input[name=authorizer_appid][value=\"{}\"]",
+            account.appid
+        ))
+        .await
+        .unwrap();
+    assert!(!browser.is_selected(&radio).await.unwrap());
+    browser.click(&radio).await.unwrap();
+    assert!(browser.is_selected(&radio).await.unwrap());
+    let submit = browser.find("form button[type=submit]").await.unwrap();
+    assert_eq!(browser.text(&submit).await.unwrap(), "授权");
+    browser.click(&submit).await.unwrap();
+
+    // Back on our result page, which names the account.
+    let name = browser.find("#account-name").await.unwrap();
+    assert_eq!(browser.text(&name).await.unwrap(), account.info.nick_name);
+    let result = browser.current_url().await.unwrap();
+    assert!(
+        result.starts_with(&s.url("/authorize/callback?session=")),
+        "{result}"
+    );
+    assert!(
+        browser.source().await.unwrap().contains("授权成功"),
+        "{result}"
+    );
+    save_screenshot(&browser, &shots.join("result.png")).await;
+    browser.quit().await.unwrap();
+
+    // WeChat's push arrives too; between them the code was exchanged once, and the account is
+    // stored and bound to the merchant.
+    let pushes = s.sandbox.wait_for_pushes(1).await.unwrap();
+    assert!(
+        pushes.iter().any(|p| p.info_type == "authorized"
+            && p.authorizer_appid.as_deref() == Some(account.appid.as_str())
+            && p.success),
+        "{:?}",
+        pushes
+            .iter()
+            .map(|p| (&p.info_type, p.success))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 1);
+    let stored = s.account(&account.appid).await.expect("stored");
+    assert_eq!(stored.merchant.as_deref(), Some(MERCHANT));
+    assert_eq!(stored.status, AuthorizerStatus::Authorized);
+    assert!(stored.access_token.is_some() && stored.refresh_token.is_some());
+    let granted: Vec<i64> = account.func_info.iter().map(|&id| id.into()).collect();
+    assert_eq!(stored.func_info, granted);
+}
