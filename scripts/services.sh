@@ -25,9 +25,12 @@ LOCAL=.local
 VENV="$LOCAL/venv"
 SAM_VENV="$LOCAL/sam-venv"
 NPM_PREFIX="$LOCAL/npm"
-LOGS="$LOCAL/logs"
-ENV_FILE="$LOCAL/services.env"
-PIDS_FILE="$LOCAL/services.pids"
+# SERVICES_INSTANCE names one set of running services, so the dev stack (scripts/dev.sh) and
+# a test run can be up at the same time.
+INSTANCE=${SERVICES_INSTANCE:-services}
+ENV_FILE="$LOCAL/$INSTANCE.env"
+PIDS_FILE="$LOCAL/$INSTANCE.pids"
+LOGS="$LOCAL/logs/$INSTANCE"
 
 # Pinned so every machine (and CI) gets the same services.
 PY_REQUIREMENTS=("moto[server]==5.2.5" "boto3==1.44.8" "PyYAML==6.0.4")

@@ -47,7 +47,18 @@ where
         + Send
         + 'static,
 {
-    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    serve_on(0, handler).await
+}
+
+/// Serves `handler` on 127.0.0.1:`port` (0: a free one).
+pub async fn serve_on<H, F>(port: u16, handler: H) -> std::io::Result<DevServer>
+where
+    H: Fn(lambda_http::Request) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>>
+        + Send
+        + 'static,
+{
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
     let addr = listener.local_addr()?;
     let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
         let handler = handler.clone();

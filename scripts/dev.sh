@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The whole service on this machine, as it runs in AWS, against its embedded defaults:
+# DynamoDB Local and the Secrets Manager emulator (scripts/services.sh), the WeChat sandbox
+# pushing a ticket every few seconds, the four functions' handlers behind one origin, and the
+# token refresher on a timer. Prints the one URL to open; Ctrl-C stops everything it started.
+#
+#   bash scripts/dev.sh            DEV_PORT (9000), SANDBOX_PORT (9100), TICKET_EVERY_SECS (10),
+#                                  REFRESH_EVERY_SECS (60) change the defaults.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DEV_PORT=${DEV_PORT:-9000}
+SANDBOX_PORT=${SANDBOX_PORT:-9100}
+TICKET_EVERY_SECS=${TICKET_EVERY_SECS:-10}
+REFRESH_EVERY_SECS=${REFRESH_EVERY_SECS:-60}
+TARGET=${CARGO_TARGET_DIR:-target}
+LOGS=.local/logs
+
+QUIET=1 bash scripts/services.sh install
+echo "dev: building the sandbox and the dev server" >&2
+cargo build -q -p wxopen-tests --bin wechat-sandbox --bin wxopen-dev
+
+export SERVICES_INSTANCE=dev
+started=0
+pids=()
+cleanup() {
+    trap - EXIT INT TERM
+    if ((${#pids[@]})); then
+        kill "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    fi
+    if ((started)); then bash scripts/services.sh stop >/dev/null 2>&1 || true; fi
+    echo "dev: stopped" >&2
+}
+trap cleanup EXIT INT TERM
+
+bash scripts/services.sh start
+started=1
+# shellcheck disable=SC1091
+source .local/dev.env
+sandbox="http://127.0.0.1:$SANDBOX_PORT"
+export WECHAT_API_BASE=$sandbox WECHAT_MP_BASE=$sandbox WECHAT_OPEN_BASE=$sandbox
+export PUBLIC_BASE_URL="http://127.0.0.1:$DEV_PORT"
+
+wait_for() {
+    local url=$1 name=$2 log=$3
+    for _ in $(seq 1 100); do
+        if curl -s -o /dev/null "$url"; then return 0; fi
+        sleep 0.1
+    done
+    echo "dev: $name did not start; the end of $log:" >&2
+    tail -n 20 "$log" >&2
+    exit 1
+}
+
+mkdir -p "$LOGS"
+"$TARGET/debug/wxopen-dev" --port "$DEV_PORT" --refresh-every-secs "$REFRESH_EVERY_SECS" \
+    >"$LOGS/dev.log" 2>&1 &
+pids+=($!)
+wait_for "$PUBLIC_BASE_URL/authorize" "the dev server" "$LOGS/dev.log"
+
+"$TARGET/debug/wechat-sandbox" --port "$SANDBOX_PORT" \
+    --component-appid "$COMPONENT_APPID" \
+    --event-url "$PUBLIC_BASE_URL/wechat/component/events" \
+    --ticket-interval-secs "$TICKET_EVERY_SECS" \
+    >"$LOGS/sandbox.log" 2>&1 &
+pids+=($!)
+wait_for "$sandbox/sandbox" "the WeChat sandbox" "$LOGS/sandbox.log"
+
+cat <<EOF
+
+  wxopen is running locally.
+
+  Open  $PUBLIC_BASE_URL/authorize?merchant=demo-shop
+
+  WeChat sandbox  $sandbox/sandbox   (accounts, push a ticket, withdraw)
+  logs            $LOGS/dev.log, $LOGS/sandbox.log
+  state           in another terminal: source .local/dev.env &&
+                  WECHAT_API_BASE=$sandbox cargo run -q -p wxopen-admin -- list
+
+  Ctrl-C stops everything.
+EOF
+
+# Stop when either process ends (or on Ctrl-C, through the trap).
+wait -n "${pids[@]}" || true

@@ -1,0 +1,80 @@
+//! An `authorized` push the receiver only recorded (its budget ran out, or WeChat was slow) is
+//! completed by the next refresher run: the account is stored and bound all the same.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wxopen_tests::service::Service;
+use wxopen_tests::*;
+
+#[tokio::test]
+async fn a_push_the_receiver_could_not_act_on_is_completed_by_the_next_refresher_run() {
+    let s = Service::start().await;
+    let app = Arc::clone(&s.app);
+    let (wechat, referer) = s.open_wechat_page("merchant=shop-late").await;
+    s.sandbox.set_event_url(None);
+    let callback = s.confirm(&wechat, &referer, &s.appid(5)).await;
+    // Hand the push to a receiver that does not act, as WeChat would have delivered it.
+    let mut config = config(&s.component, "wxopen/local");
+    config.push_timestamp_tolerance = Duration::ZERO;
+    let mut recorder = ticket_receiver::Receiver::new(&config, &s.aws);
+    recorder.act_budget = Duration::ZERO;
+    let url = url::Url::parse(&callback).unwrap();
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    let pre_auth = app
+        .link
+        .tokens
+        .store
+        .session(&s.component, &param("session"))
+        .await
+        .unwrap()
+        .unwrap()
+        .pre_auth_code;
+    let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
+    let now = wxopen::unix_now();
+    let push = pusher.push(
+        &authorization_xml(
+            &s.component,
+            "authorized",
+            now,
+            &s.appid(5),
+            &param("auth_code"),
+            &pre_auth,
+        ),
+        now,
+    );
+    let answer = ticket_receiver::handle(&recorder, push.request())
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(s.account(&s.appid(5)).await.is_none());
+
+    let refresher = token_refresher::Refresher::new(
+        &{
+            let mut c = config.clone();
+            c.wechat_api_base = s.sandbox.base_url().trim_end_matches('/').to_owned();
+            c
+        },
+        &s.aws,
+    );
+    let summary = token_refresher::refresh(
+        &refresher,
+        &token_refresher::RefreshRequest::default(),
+        std::time::Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.events_settled, 1, "{summary:?}");
+    let account = s
+        .account(&s.appid(5))
+        .await
+        .expect("stored by the refresher");
+    assert_eq!(account.merchant.as_deref(), Some("shop-late"));
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), 1);
+}
