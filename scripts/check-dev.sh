@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Starts the one-command local stack (scripts/dev.sh), walks a merchant's authorization through
+# it in headless Chromium (tests/tests/dev_stack.rs) and checks the account is stored; then
+# stops the stack. Bounded: the stack has 300 s to come up.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/services.sh install-browser
+cargo build -q -p wxopen-tests --tests
+out=$(mktemp)
+setsid bash scripts/dev.sh >"$out" 2>&1 &
+dev=$!
+stop() {
+    kill -TERM "$dev" 2>/dev/null || true
+    wait "$dev" 2>/dev/null || true
+    rm -f "$out"
+}
+trap stop EXIT INT TERM
+
+for _ in $(seq 1 300); do
+    grep -q "Ctrl-C stops" "$out" && break
+    if ! kill -0 "$dev" 2>/dev/null; then cat "$out" >&2; exit 1; fi
+    sleep 1
+done
+grep -q "Ctrl-C stops" "$out" || { cat "$out" >&2; echo "check-dev: the stack did not start" >&2; exit 1; }
+url=$(awk '/Open /{ print $2 }' "$out")
+echo "check-dev: the stack is up; walking ${url} in headless Chromium" >&2
+(
+    # shellcheck disable=SC1091
+    source .local/dev.env
+    WXOPEN_DEV_URL=${url%/authorize*} cargo test -q -p wxopen-tests --test dev_stack -- --ignored
+)

@@ -1,0 +1,63 @@
+//! The one-command local stack (scripts/dev.sh) walked in a real browser: run by
+//! scripts/check-dev.sh, which starts the stack and points this test at it.
+
+use wxopen::store::{AuthorizerStatus, Store};
+use wxopen_tests::webdriver::{self, Browser};
+
+#[tokio::test]
+#[ignore = "needs the stack of scripts/dev.sh: run scripts/check-dev.sh"]
+async fn the_local_stack_takes_a_merchant_through_in_a_real_browser() {
+    let base = std::env::var("WXOPEN_DEV_URL").expect("WXOPEN_DEV_URL: run scripts/check-dev.sh");
+    match webdriver::available() {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(missing) => panic!("{missing}"),
+    }
+    let merchant = format!("dev-check-{}", std::process::id());
+    let browser = Browser::start().await.unwrap();
+    browser
+        .goto(&format!("{base}/authorize?merchant={merchant}"))
+        .await
+        .unwrap();
+    let button = browser.find("a.button").await.unwrap();
+    browser.click(&button).await.unwrap();
+    let source = browser.source().await.unwrap();
+    assert!(
+        !source.contains("授权入口页所在域名"),
+        "Referer refused: {source}"
+    );
+    let submit = browser.find("form button[type=submit]").await.unwrap();
+    browser.click(&submit).await.unwrap();
+
+    let name = browser
+        .text(&browser.find("#account-name").await.unwrap())
+        .await
+        .unwrap();
+    let page = browser.source().await.unwrap();
+    browser.quit().await.unwrap();
+    assert!(page.contains("授权成功"), "{page}");
+    let appid = page
+        .split("wx")
+        .filter_map(|rest| {
+            rest.get(..16)
+                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .map(|hex| format!("wx{hex}"))
+        .find(|appid| appid != &std::env::var("COMPONENT_APPID").unwrap())
+        .expect("the result page shows the account's appid");
+
+    let aws = wxopen::aws::load().await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        std::env::var("TABLE_NAME").unwrap(),
+    );
+    let account = store
+        .authorizer(&std::env::var("COMPONENT_APPID").unwrap(), &appid)
+        .await
+        .unwrap()
+        .expect("the account is in the store");
+    assert_eq!(account.status, AuthorizerStatus::Authorized);
+    assert_eq!(account.merchant.as_deref(), Some(merchant.as_str()));
+    assert_eq!(account.profile.unwrap().nick_name, name);
+    assert!(account.access_token.is_some() && account.refresh_token.is_some());
+}
