@@ -28,7 +28,8 @@ p {{ line-height: 1.6; }}
   border-radius: 8px; font-size: 17px; margin: 16px 0 4px; }}
 .error {{ color: #d83931; }}
 .account {{ display: flex; align-items: center; gap: 16px; margin: 20px 0; }}
-.account img {{ width: 64px; height: 64px; border-radius: 50%; background: #eee; }}
+.avatar {{ width: 64px; height: 64px; border-radius: 50%; background: #eee center / cover no-repeat;
+  flex: none; }}
 ul {{ padding-left: 20px; line-height: 1.7; }}
 small {{ color: #8f959e; }}
 </style>

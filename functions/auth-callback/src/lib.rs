@@ -128,6 +128,24 @@ fn page_error(zh: &str, en: &str) -> String {
     )
 }
 
+/// The account's avatar as a CSS background: an image that cannot be loaded leaves the grey
+/// circle rather than a broken-image icon. Only plain http(s) URLs are used (no quotes or
+/// parentheses can end up in the CSS).
+fn avatar_html(url: &str) -> String {
+    let plain = (url.starts_with("https://") || url.starts_with("http://"))
+        && url
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&*+,;=%".contains(&b));
+    if plain {
+        format!(
+            r#"<div class="avatar" role="img" style="background-image:url({})"></div>"#,
+            escape(url)
+        )
+    } else {
+        r#"<div class="avatar"></div>"#.to_owned()
+    }
+}
+
 fn result_page(completed: &Completed) -> String {
     let account = &completed.account;
     let profile = account.profile.as_ref();
@@ -159,16 +177,41 @@ fn result_page(completed: &Completed) -> String {
         "授权结果 | Authorization result",
         &format!(
             r#"{headline}
-<div class="account"><img src="{avatar}" alt=""><div><strong id="account-name">{name}</strong><br>
+<div class="account">{avatar}<div><strong id="account-name">{name}</strong><br>
 <small>{kind_zh} · {kind_en} · {appid}</small></div></div>
 <p>已授权的权限集 · Permissions granted:</p>
 <ul>{permissions}</ul>
 {next}"#,
-            avatar = escape(avatar),
+            avatar = avatar_html(avatar),
             name = escape(name),
             kind_zh = kind.0,
             kind_en = kind.1,
             appid = escape(&account.authorizer_appid),
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avatars_are_plain_urls_or_nothing() {
+        assert_eq!(
+            avatar_html("http://wx.qlogo.cn/mmopen/abc/0"),
+            r#"<div class="avatar" role="img" style="background-image:url(http://wx.qlogo.cn/mmopen/abc/0)"></div>"#
+        );
+        for hostile in [
+            "javascript:alert(1)",
+            "http://x/a)b",
+            "http://x/\"onload=\"",
+            "",
+        ] {
+            assert_eq!(
+                avatar_html(hostile),
+                r#"<div class="avatar"></div>"#,
+                "{hostile}"
+            );
+        }
+    }
 }
