@@ -1,0 +1,129 @@
+//! The built `wxopen-admin` binary, run as an operator would: configured only by environment
+//! variables, against the WeChat sandbox and the local services (`scripts/services.sh run`).
+//! It lives in this crate because Cargo gives only a crate's own tests its binary's path.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use wxopen::tokens::Tokens;
+use wxopen_tests::sandbox::{Sandbox, SandboxConfig};
+use wxopen_tests::{aws, config, unique_appid};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wxopen-admin");
+
+fn run(component: &str, sandbox_url: &str, args: &[&str]) -> Output {
+    // The AWS endpoint variables, region and credentials come from the test's environment.
+    Command::new(BIN)
+        .args(args)
+        .env("COMPONENT_APPID", component)
+        .env("TABLE_NAME", std::env::var("TABLE_NAME").unwrap())
+        .env("SECRET_ID", "wxopen/local")
+        .env("WECHAT_API_BASE", sandbox_url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn the_binary_lists_authorizers_and_refuses_an_unknown_appid() {
+    let aws = aws().await;
+    let component = unique_appid();
+    let sandbox = Sandbox::start(SandboxConfig {
+        component_appid: component.clone(),
+        ticket_interval: Duration::ZERO,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut config = config(&component, "wxopen/local");
+    config.wechat_api_base = sandbox.base_url().trim_end_matches('/').to_owned();
+    let tokens = Tokens::from_config(&config, &aws);
+    let ticket = sandbox.ticket();
+    tokens
+        .store
+        .save_ticket(
+            &component,
+            &ticket.ticket,
+            ticket.create_time,
+            wxopen::unix_now(),
+        )
+        .await
+        .unwrap();
+    let appid = sandbox.accounts()[0].account.appid.clone();
+    let authorized = sandbox.authorize(&appid, None).await.unwrap();
+    tokens
+        .complete_authorization(&authorized.grant.authorization_code, Some("merchant-1"))
+        .await
+        .unwrap();
+
+    // Off the runtime's thread: the sandbox answers the child on it meanwhile.
+    let (list, json, unknown, refresh) = {
+        let (component, url, appid) = (
+            component.clone(),
+            sandbox.base_url().to_owned(),
+            appid.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            (
+                run(&component, &url, &["list"]),
+                run(&component, &url, &["--json", "list"]),
+                run(&component, &url, &["show", "wx0000000000000000"]),
+                run(&component, &url, &["refresh", &appid]),
+            )
+        })
+        .await
+        .unwrap()
+    };
+
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    let stdout = text(&list.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(&appid))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("authorized"), "{row}");
+    assert!(row.contains("merchant-1"), "{row}");
+    assert!(row.contains("official account"), "{row}");
+
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["authorizers"][0]["appid"], appid.as_str());
+    assert_eq!(value["authorizers"][0]["status"], "authorized");
+
+    assert_ne!(unknown.status.code(), Some(0));
+    assert!(unknown.stdout.is_empty());
+    assert_eq!(
+        text(&unknown.stderr).trim(),
+        format!(
+            "wxopen-admin: authorizer wx0000000000000000 is not stored for component {component}"
+        )
+    );
+
+    assert_eq!(refresh.status.code(), Some(0), "{}", text(&refresh.stderr));
+    assert!(
+        text(&refresh.stdout).starts_with(&format!("{appid}: refreshed")),
+        "{}",
+        text(&refresh.stdout)
+    );
+    assert_eq!(sandbox.calls_for("api_authorizer_token", &appid), 1);
+}
+
+#[test]
+fn the_binary_says_which_setting_is_missing() {
+    let output = Command::new(BIN)
+        .arg("list")
+        .env_remove("COMPONENT_APPID")
+        .env("TABLE_NAME", "t")
+        .env("SECRET_ID", "s")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "wxopen-admin: environment variable COMPONENT_APPID is required"
+    );
+}
