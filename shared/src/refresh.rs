@@ -1,7 +1,7 @@
 //! One run of the scheduled refresher: the component token, then whatever the `due` index says
 //! is due, with bounded concurrency, within the invocation's deadline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::authorization::{self, FlowError, Origin, RebindPolicy};
 use crate::push::AuthorizationGrant;
-use crate::store::{DUE_SHARDS, DueItem, DueKind, RefreshWhen, due_partition};
+use crate::store::{DUE_SHARDS, DueCursor, DueItem, DueKind, RefreshWhen, due_partition};
 use crate::tokens::{AuthorizerRefresh, TokenError, Tokens};
 use crate::unix_now;
 use crate::wechat::ErrorKind;
@@ -98,74 +98,59 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
     let halted_by = Mutex::new(None);
     let out_of_time = || Instant::now() + options.reserve >= options.deadline;
 
-    'partitions: for partition in &options.partitions {
-        let key = due_partition(&tokens.component, *partition);
-        let mut cursor = None;
-        loop {
-            if out_of_time() {
-                summary.left_for_next_run = true;
-                break 'partitions;
-            }
-            let page = match tokens
-                .store
-                .due_items(&key, unix_now(), options.page_size, cursor)
-                .await
-            {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::error!(%error, partition, "reading the due index failed");
-                    *summary.failed.entry("store".into()).or_default() += 1;
-                    continue 'partitions;
+    // The index is read as the work drains rather than page by page after each page is done,
+    // so `concurrency` refreshes stay in flight across page and partition boundaries.
+    let steps = due_work(tokens, options, &out_of_time)
+        .map(|work| {
+            let (halted, halted_by, out_of_time) = (&halted, &halted_by, &out_of_time);
+            async move {
+                let item = match work {
+                    Work::Item(item) => item,
+                    Work::Note(step) => return step,
+                };
+                if halted.load(Ordering::Relaxed) {
+                    return Step::Done(Done::Failed("halted".into()));
                 }
-            };
-            summary.items_read += page.read;
-            summary.due += page.items.len();
-            let results: Vec<Done> = futures_util::stream::iter(page.items)
-                .map(|item| {
-                    let (halted, halted_by, out_of_time) = (&halted, &halted_by, &out_of_time);
-                    async move {
-                        if halted.load(Ordering::Relaxed) {
-                            return Done::Failed("halted".into());
-                        }
-                        if out_of_time() {
-                            return Done::Failed("deadline".into());
-                        }
-                        let done = process(tokens, &item, options.rebind).await;
-                        if let Done::Failed(reason) = &done
-                            && let Some(code) = halting_errcode(reason)
-                        {
-                            halted.store(true, Ordering::Relaxed);
-                            *halted_by.lock().expect("not poisoned") = Some(code);
-                        }
-                        done
-                    }
-                })
-                .buffer_unordered(options.concurrency.max(1))
-                .collect()
-                .await;
-            for done in results {
-                match done {
-                    Done::Refreshed { rotated, recovered } => {
-                        summary.refreshed += 1;
-                        summary.rotated += usize::from(rotated);
-                        summary.recovered += usize::from(recovered);
-                    }
-                    Done::Withdrawn => summary.withdrawn += 1,
-                    Done::Reauthorization => summary.reauthorization_required += 1,
-                    Done::Settled => summary.events_settled += 1,
-                    Done::Skipped => summary.skipped += 1,
-                    Done::Failed(reason) => {
-                        if reason == "deadline" {
-                            summary.left_for_next_run = true;
-                        }
-                        *summary.failed.entry(reason).or_default() += 1;
-                    }
+                if out_of_time() {
+                    return Step::Done(Done::Failed("deadline".into()));
                 }
+                let done = process(tokens, &item, options.rebind).await;
+                if let Done::Failed(reason) = &done
+                    && let Some(code) = halting_errcode(reason)
+                {
+                    halted.store(true, Ordering::Relaxed);
+                    *halted_by.lock().expect("not poisoned") = Some(code);
+                }
+                Step::Done(done)
             }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    let mut steps = std::pin::pin!(steps);
+    while let Some(step) = steps.next().await {
+        match step {
+            Step::Page { read, due } => {
+                summary.items_read += read;
+                summary.due += due;
             }
+            Step::IndexFailed => *summary.failed.entry("store".into()).or_default() += 1,
+            Step::OutOfTime => summary.left_for_next_run = true,
+            Step::Done(done) => match done {
+                Done::Refreshed { rotated, recovered } => {
+                    summary.refreshed += 1;
+                    summary.rotated += usize::from(rotated);
+                    summary.recovered += usize::from(recovered);
+                }
+                Done::Withdrawn => summary.withdrawn += 1,
+                Done::Reauthorization => summary.reauthorization_required += 1,
+                Done::Settled => summary.events_settled += 1,
+                Done::Skipped => summary.skipped += 1,
+                Done::Failed(reason) => {
+                    if reason == "deadline" {
+                        summary.left_for_next_run = true;
+                    }
+                    *summary.failed.entry(reason).or_default() += 1;
+                }
+            },
         }
     }
     summary.halted_by = *halted_by.lock().expect("not poisoned");
@@ -183,6 +168,85 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
         }
     }
     summary
+}
+
+/// What the walk of the `due` index hands the workers: an item to process, or a note for the
+/// summary that passes straight through.
+enum Work {
+    Item(DueItem),
+    Note(Step),
+}
+
+enum Step {
+    /// A page of the index was read: DynamoDB read `read` items, `due` of them due.
+    Page {
+        read: usize,
+        due: usize,
+    },
+    /// Reading a partition failed; the rest of it is left for the next run.
+    IndexFailed,
+    /// Too little time is left to read more of the index.
+    OutOfTime,
+    Done(Done),
+}
+
+/// The due items of the run's partitions, in order, one page read whenever the previous one
+/// has been handed out.
+fn due_work<'a>(
+    tokens: &'a Tokens,
+    options: &'a RunOptions,
+    out_of_time: &'a (impl Fn() -> bool + 'a),
+) -> impl futures_util::Stream<Item = Work> + 'a {
+    struct Walk<'a> {
+        partitions: std::slice::Iter<'a, u32>,
+        /// The partition being read and where its next page starts.
+        current: Option<(u32, Option<DueCursor>)>,
+        items: VecDeque<DueItem>,
+        stopped: bool,
+    }
+    let walk = Walk {
+        partitions: options.partitions.iter(),
+        current: None,
+        items: VecDeque::new(),
+        stopped: false,
+    };
+    futures_util::stream::unfold(walk, move |mut walk| async move {
+        if let Some(item) = walk.items.pop_front() {
+            return Some((Work::Item(item), walk));
+        }
+        if walk.stopped {
+            return None;
+        }
+        let (partition, cursor) = match walk.current.take() {
+            Some(current) => current,
+            None => (*walk.partitions.next()?, None),
+        };
+        if out_of_time() {
+            walk.stopped = true;
+            return Some((Work::Note(Step::OutOfTime), walk));
+        }
+        let key = due_partition(&tokens.component, partition);
+        let step = match tokens
+            .store
+            .due_items(&key, unix_now(), options.page_size, cursor)
+            .await
+        {
+            Ok(page) => {
+                walk.current = page.next.map(|next| (partition, Some(next)));
+                let step = Step::Page {
+                    read: page.read,
+                    due: page.items.len(),
+                };
+                walk.items.extend(page.items);
+                step
+            }
+            Err(error) => {
+                tracing::error!(%error, partition, "reading the due index failed");
+                Step::IndexFailed
+            }
+        };
+        Some((Work::Note(step), walk))
+    })
 }
 
 async fn process(tokens: &Tokens, item: &DueItem, policy: RebindPolicy) -> Done {

@@ -708,3 +708,30 @@ async fn the_refresher_refuses_partitions_that_do_not_exist() {
     assert_eq!(error.to_string(), "partition 16 does not exist (0..16)");
     assert_eq!(p.sandbox.calls_to("api_component_token"), 0);
 }
+
+#[tokio::test]
+async fn a_run_reads_the_index_page_after_page_while_refreshes_are_in_flight() {
+    let p = Platform::new().await;
+    p.store_ticket().await;
+    let eager = p.tokens_with(|s| s.refresh_margin = Duration::from_secs(7200));
+    let appids = p.account_appids();
+    for appid in &appids {
+        p.authorize(&eager, appid).await;
+    }
+    // One item per page: the next page is read while earlier items are still refreshing.
+    p.sandbox
+        .set_latency("api_authorizer_token", Duration::from_millis(100));
+    let refresher = Refresher::new(&p.config, &p.aws);
+    let mut options = RunOptions::new(far_deadline());
+    options.page_size = 1;
+    options.concurrency = 4;
+    let summary = run(&refresher.tokens, &options).await;
+    assert_eq!(
+        (summary.due, summary.items_read, summary.refreshed),
+        (appids.len(), appids.len(), appids.len()),
+        "{summary:?}"
+    );
+    for appid in &appids {
+        assert_eq!(p.sandbox.calls_for("api_authorizer_token", appid), 1);
+    }
+}
