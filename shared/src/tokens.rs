@@ -8,7 +8,7 @@
 //!   token, and is recovered from api_get_authorizer_list when WeChat refuses it (61023).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::secrets::SecretCache;
@@ -37,6 +37,10 @@ pub struct TokenSettings {
     pub busy_backoff: Duration,
     /// When a refresh fails for another reason, the account is due again after this.
     pub failure_retry: Duration,
+    /// How long a component token this process read or fetched is used without reading the
+    /// store again (zero: always read it). Keep it well under WeChat's 5 minutes during which
+    /// a superseded token still works; a refused one is dropped at once either way.
+    pub component_token_cache: Duration,
 }
 
 impl Default for TokenSettings {
@@ -50,6 +54,7 @@ impl Default for TokenSettings {
             busy_retries: 3,
             busy_backoff: Duration::from_millis(200),
             failure_retry: Duration::from_secs(5 * 60),
+            component_token_cache: Duration::ZERO,
         }
     }
 }
@@ -125,6 +130,15 @@ pub struct Tokens {
     pub settings: TokenSettings,
     owner: String,
     persist_gate: Option<PersistGate>,
+    /// The component token last read or fetched, while `settings.component_token_cache` allows.
+    cached_component_token: Mutex<Option<CachedToken>>,
+}
+
+/// A component token held in memory, and until when it may be used without the store.
+struct CachedToken {
+    token: Secret,
+    expires_at: i64,
+    until: Instant,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -154,6 +168,7 @@ impl Tokens {
             settings,
             owner: hex::encode(id),
             persist_gate: None,
+            cached_component_token: Mutex::new(None),
         }
     }
 
@@ -203,6 +218,9 @@ impl Tokens {
     /// Like [`Self::component_access_token`], but `failed` (a token an API just refused) is
     /// replaced rather than returned.
     async fn component_token_other_than(&self, failed: Option<&str>) -> Result<Secret, TokenError> {
+        if let Some(token) = self.cached_component_token(failed) {
+            return Ok(token);
+        }
         let deadline = Instant::now() + self.settings.wait_for_refresh;
         loop {
             let now = unix_now();
@@ -214,6 +232,7 @@ impl Tokens {
             if let Some((token, expires_at)) = &current
                 && *expires_at > now + self.margin()
             {
+                self.cache_component_token(token, *expires_at);
                 return Ok(token.clone());
             }
             if let Some(token) = self.refresh_component_token(failed).await? {
@@ -268,6 +287,7 @@ impl Tokens {
                 if !saved {
                     return Err(TokenError::LeaseLost(self.component.clone()));
                 }
+                self.cache_component_token(&token, now + expires_in);
                 tracing::info!(expires_in, "component token refreshed");
                 Ok(Some(token))
             }
@@ -278,6 +298,43 @@ impl Tokens {
                 Err(error)
             }
         }
+    }
+
+    /// The cached component token, if it is young enough, outside the refresh margin and not
+    /// `failed`; a cached token that is `failed` is dropped.
+    fn cached_component_token(&self, failed: Option<&str>) -> Option<Secret> {
+        if self.settings.component_token_cache.is_zero() {
+            return None;
+        }
+        let mut cached = self.cached_component_token.lock().expect("not poisoned");
+        let entry = cached.as_ref()?;
+        if Some(entry.token.expose()) == failed {
+            *cached = None;
+            return None;
+        }
+        (Instant::now() < entry.until && entry.expires_at > unix_now() + self.margin())
+            .then(|| entry.token.clone())
+    }
+
+    fn cache_component_token(&self, token: &Secret, expires_at: i64) {
+        if self.settings.component_token_cache.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut cached = self.cached_component_token.lock().expect("not poisoned");
+        // A caller that read the store just before another stored a newer token must not put
+        // the older one back.
+        if cached
+            .as_ref()
+            .is_some_and(|c| now < c.until && c.expires_at > expires_at)
+        {
+            return;
+        }
+        *cached = Some(CachedToken {
+            token: token.clone(),
+            expires_at,
+            until: now + self.settings.component_token_cache,
+        });
     }
 
     async fn fetch_component_token(&self, now: i64) -> Result<(Secret, i64), TokenError> {

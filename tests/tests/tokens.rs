@@ -710,6 +710,41 @@ async fn the_refresher_refuses_partitions_that_do_not_exist() {
 }
 
 #[tokio::test]
+async fn a_cached_component_token_is_dropped_when_refused_and_replaced_only_if_still_stored() {
+    let p = Platform::new().await;
+    p.store_ticket().await;
+    // As the refresher's Lambda builds it: the token is kept in memory for a minute.
+    let cached = p.tokens_with(|s| s.component_token_cache = Duration::from_secs(60));
+    let first = cached.component_access_token().await.unwrap();
+
+    // Another container has the token refused and replaces it.
+    let other = p.tokens();
+    p.sandbox.fail_next("api_create_preauthcode", 40001, 1);
+    pre_auth_code(&other).await;
+    assert_eq!(p.sandbox.calls_to("api_component_token"), 2);
+    let second = other.component_access_token().await.unwrap();
+    assert_ne!(first, second);
+
+    // The copy in memory is still used (WeChat honours a superseded token for a while)...
+    assert_eq!(cached.component_access_token().await.unwrap(), first);
+    // ...until WeChat refuses it: then it is dropped and the stored token, already a newer
+    // one, is used without another refresh.
+    p.sandbox.fail_next("api_create_preauthcode", 40001, 1);
+    pre_auth_code(&cached).await;
+    assert_eq!(p.sandbox.calls_to("api_create_preauthcode"), 4);
+    assert_eq!(p.sandbox.calls_to("api_component_token"), 2);
+    assert_eq!(cached.component_access_token().await.unwrap(), second);
+
+    // A refused token that is still the stored one is replaced, once.
+    p.sandbox.fail_next("api_create_preauthcode", 40001, 1);
+    pre_auth_code(&cached).await;
+    assert_eq!(p.sandbox.calls_to("api_component_token"), 3);
+    let third = cached.component_access_token().await.unwrap();
+    assert_ne!(third, second);
+    assert_eq!(other.component_access_token().await.unwrap(), third);
+}
+
+#[tokio::test]
 async fn a_run_reads_the_index_page_after_page_while_refreshes_are_in_flight() {
     let p = Platform::new().await;
     p.store_ticket().await;
@@ -734,4 +769,15 @@ async fn a_run_reads_the_index_page_after_page_while_refreshes_are_in_flight() {
     for appid in &appids {
         assert_eq!(p.sandbox.calls_for("api_authorizer_token", appid), 1);
     }
+}
+
+/// A pre-auth code, with the component token handling of every component API call.
+async fn pre_auth_code(tokens: &Tokens) {
+    tokens
+        .with_component_token(|t| {
+            let wechat = tokens.wechat.clone();
+            async move { wechat.create_pre_auth_code(t.expose()).await }
+        })
+        .await
+        .unwrap();
 }
