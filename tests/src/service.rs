@@ -213,6 +213,43 @@ impl Service {
             .unwrap()
     }
 
+    /// The `authorized` push WeChat sends for the confirmation that led to `callback` (our
+    /// redirect_uri with its auth_code), built as WeChat builds it: for tests that deliver it
+    /// themselves, late or to a chosen receiver.
+    pub async fn authorized_push(&self, callback: &str, authorizer_appid: &str) -> crate::Push {
+        let url = url::Url::parse(callback).unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .unwrap()
+                .1
+                .into_owned()
+        };
+        let session_id = param("session");
+        let session = self
+            .app
+            .link
+            .tokens
+            .store
+            .session(&self.component, &session_id);
+        let pre_auth_code = session.await.unwrap().unwrap().pre_auth_code;
+        let pusher = crate::Pusher::new(
+            crate::TEST_TOKEN,
+            crate::TEST_ENCODING_AES_KEY,
+            &self.component,
+        );
+        let now = wxopen::unix_now();
+        let xml = crate::authorization_xml(
+            &self.component,
+            "authorized",
+            now,
+            authorizer_appid,
+            &param("auth_code"),
+            &pre_auth_code,
+        );
+        pusher.push(&xml, now)
+    }
+
     pub fn appid(&self, index: usize) -> String {
         self.sandbox.accounts()[index].account.appid.clone()
     }

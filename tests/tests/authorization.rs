@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 use wxopen::authorization::RebindPolicy;
 use wxopen::store::AuthorizerStatus;
 use wxopen_tests::service::{Service, between};
-use wxopen_tests::*;
 
 #[tokio::test]
 async fn callback_only_stores_and_binds_the_account() {
@@ -107,38 +106,7 @@ async fn callback_then_push_exchange_the_code_once() {
         s.server.base_url().trim_end_matches('/')
     );
     s.sandbox.set_event_url(Some(&events_url));
-    let param = |name: &str| {
-        let url = url::Url::parse(&callback).unwrap();
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .unwrap()
-            .1
-            .into_owned()
-    };
-    let (code, session) = (param("auth_code"), param("session"));
-    let pre_auth = s
-        .app
-        .link
-        .tokens
-        .store
-        .session(&s.component, &session)
-        .await
-        .unwrap()
-        .unwrap()
-        .pre_auth_code;
-    let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
-    let now = wxopen::unix_now();
-    let push = pusher.push(
-        &authorization_xml(
-            &s.component,
-            "authorized",
-            now,
-            &s.appid(2),
-            &code,
-            &pre_auth,
-        ),
-        now,
-    );
+    let push = s.authorized_push(&callback, &s.appid(2)).await;
     let response = s
         .http
         .post(format!(

@@ -1,7 +1,6 @@
 //! An `authorized` push the receiver only recorded (its budget ran out, or WeChat was slow) is
 //! completed by the next refresher run: the account is stored and bound all the same.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use wxopen_tests::service::Service;
@@ -10,7 +9,6 @@ use wxopen_tests::*;
 #[tokio::test]
 async fn a_push_the_receiver_could_not_act_on_is_completed_by_the_next_refresher_run() {
     let s = Service::start().await;
-    let app = Arc::clone(&s.app);
     let (wechat, referer) = s.open_wechat_page("merchant=shop-late").await;
     s.sandbox.set_event_url(None);
     let callback = s.confirm(&wechat, &referer, &s.appid(5)).await;
@@ -19,36 +17,7 @@ async fn a_push_the_receiver_could_not_act_on_is_completed_by_the_next_refresher
     config.push_timestamp_tolerance = Duration::ZERO;
     let mut recorder = ticket_receiver::Receiver::new(&config, &s.aws);
     recorder.act_budget = Duration::ZERO;
-    let url = url::Url::parse(&callback).unwrap();
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .unwrap()
-            .1
-            .into_owned()
-    };
-    let pre_auth = app
-        .link
-        .tokens
-        .store
-        .session(&s.component, &param("session"))
-        .await
-        .unwrap()
-        .unwrap()
-        .pre_auth_code;
-    let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
-    let now = wxopen::unix_now();
-    let push = pusher.push(
-        &authorization_xml(
-            &s.component,
-            "authorized",
-            now,
-            &s.appid(5),
-            &param("auth_code"),
-            &pre_auth,
-        ),
-        now,
-    );
+    let push = s.authorized_push(&callback, &s.appid(5)).await;
     let answer = ticket_receiver::handle(&recorder, push.request())
         .await
         .unwrap();
