@@ -181,6 +181,25 @@ impl Store {
         &self.table
     }
 
+    /// One item by its key, read consistently (a value just written is seen).
+    pub(crate) async fn item(
+        &self,
+        pk: AttributeValue,
+        sk: AttributeValue,
+    ) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        Ok(output.item)
+    }
+
     /// Records a decrypted push; `now` is Unix seconds.
     pub async fn record_push(
         &self,
@@ -273,17 +292,8 @@ impl Store {
 
     /// The newest ticket, if any was ever pushed.
     pub async fn ticket(&self, component: &str) -> Result<Option<StoredTicket>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(component))
-            .key("sk", s("ticket"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        let Some(item) = output.item else {
+        let item = self.item(s(component), s("ticket")).await?;
+        let Some(item) = item else {
             return Ok(None);
         };
         let corrupt = |reason| StoreError::Corrupt {
@@ -430,11 +440,11 @@ fn conditional_put<R: fmt::Debug>(
         SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
     >,
 ) -> Result<Written, StoreError> {
-    match result {
-        Ok(_) => Ok(Written::Stored),
-        Err(error) if conditional_failed(&error) => Ok(Written::Duplicate),
-        Err(error) => Err(dynamo_error("PutItem")(error)),
-    }
+    Ok(if applied(result, "PutItem")? {
+        Written::Stored
+    } else {
+        Written::Duplicate
+    })
 }
 
 /// The key of an authorization event's item; `None` for other pushes.

@@ -92,16 +92,10 @@ impl Store {
         component: &str,
         authorizer_appid: &str,
     ) -> Result<Option<AuthorizerRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        output.item.map(|item| record(&item)).transpose()
+        let item = self
+            .item(s(&super::authorizer_pk(component, authorizer_appid)), s(SK))
+            .await?;
+        item.map(|item| record(&item)).transpose()
     }
 
     /// Stores what an authorization gave: a new account, or new tokens and permissions for a

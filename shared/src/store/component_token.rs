@@ -1,7 +1,7 @@
 //! The component token's item (`pk = {component}`, `sk = component_token`) and the lease that
 //! lets exactly one caller refresh it per expiry window.
 
-use super::{Store, StoreError, applied, dynamo_error, get_n, get_s, n, s};
+use super::{Store, StoreError, applied, get_n, get_s, n, s};
 use crate::wechat::Secret;
 
 const SK: &str = "component_token";
@@ -21,17 +21,8 @@ impl Store {
         &self,
         component: &str,
     ) -> Result<Option<ComponentTokenState>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(component))
-            .key("sk", s(SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        Ok(output.item.map(|item| ComponentTokenState {
+        let item = self.item(s(component), s(SK)).await?;
+        Ok(item.map(|item| ComponentTokenState {
             token: get_s(&item, "token").map(Secret::from),
             expires_at: get_n(&item, "expires_at").unwrap_or(0),
             issued_at: get_n(&item, "issued_at").unwrap_or(0),

@@ -152,17 +152,10 @@ impl Store {
         component: &str,
         id: &str,
     ) -> Result<Option<PreAuthSession>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&session_pk(component, id)))
-            .key("sk", s("session"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        Ok(output.item.and_then(|item| session_of(id, &item)))
+        let item = self
+            .item(s(&session_pk(component, id)), s("session"))
+            .await?;
+        Ok(item.and_then(|item| session_of(id, &item)))
     }
 
     /// The session a pre_auth_code was issued for.
@@ -171,21 +164,10 @@ impl Store {
         component: &str,
         pre_auth_code: &str,
     ) -> Result<Option<PreAuthSession>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&preauth_pk(component, pre_auth_code)))
-            .key("sk", s("preauth"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        match output
-            .item
-            .as_ref()
-            .and_then(|item| get_s(item, "session_id"))
-        {
+        let item = self
+            .item(s(&preauth_pk(component, pre_auth_code)), s("preauth"))
+            .await?;
+        match item.as_ref().and_then(|item| get_s(item, "session_id")) {
             Some(id) => self.session(component, id).await,
             None => Ok(None),
         }
@@ -311,17 +293,10 @@ impl Store {
         component: &str,
         code: &str,
     ) -> Result<Option<CodeState>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&authcode_pk(component, code)))
-            .key("sk", s("authcode"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        let Some(item) = output.item else {
+        let item = self
+            .item(s(&authcode_pk(component, code)), s("authcode"))
+            .await?;
+        let Some(item) = item else {
             return Ok(None);
         };
         let claim = match get_s(&item, "state") {
