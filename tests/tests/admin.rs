@@ -2,140 +2,73 @@
 //! Secrets Manager emulator: each command's function is called directly, as the binary does.
 //! (The binary itself is run by admin/tests/cli.rs, where Cargo gives its path.)
 
-use std::time::Duration;
-
 use wxopen::push::ComponentPush;
 use wxopen::store::AuthorizerStatus;
 use wxopen::tokens::Tokens;
 use wxopen_admin::{AccountType, AdminError, Output, RefreshOutcome};
+use wxopen_tests::platform::Platform;
 use wxopen_tests::sandbox::accounts::AccountKind;
-use wxopen_tests::sandbox::{Sandbox, SandboxConfig};
 use wxopen_tests::*;
 
-/// One platform: its own component appid, a sandbox playing WeChat for it, its ticket stored.
-struct Platform {
-    aws: aws_config::SdkConfig,
-    component: String,
-    sandbox: Sandbox,
-    config: wxopen::Config,
+/// One platform with its ticket stored, as WeChat's pushes would have left it.
+async fn platform() -> Platform {
+    let p = Platform::new().await;
+    p.store_ticket().await;
+    p
 }
 
-impl Platform {
-    async fn new() -> Self {
-        let aws = aws().await;
-        let component = unique_appid();
-        let sandbox = Sandbox::start(SandboxConfig {
-            component_appid: component.clone(),
-            ticket_interval: Duration::ZERO,
-            ..SandboxConfig::default()
-        })
-        .await
-        .unwrap();
-        let mut config = config(&component, "wxopen/local");
-        config.wechat_api_base = sandbox.base_url().trim_end_matches('/').to_owned();
-        config.wechat_timeout = Duration::from_secs(2);
-        let p = Self {
-            aws,
-            component,
-            sandbox,
-            config,
-        };
-        let ticket = p.sandbox.ticket();
-        p.tokens()
-            .store
-            .save_ticket(
-                &p.component,
-                &ticket.ticket,
-                ticket.create_time,
-                wxopen::unix_now(),
-            )
-            .await
-            .unwrap();
-        p
-    }
-
-    /// What the binary builds from the environment.
-    fn tokens(&self) -> Tokens {
-        Tokens::from_config(&self.config, &self.aws)
-    }
-
-    /// An administrator authorizes `appid` and the platform stores it, for `merchant`.
-    async fn authorize(&self, tokens: &Tokens, appid: &str, merchant: &str) {
-        let authorized = self.sandbox.authorize(appid, None).await.unwrap();
-        tokens
-            .complete_authorization(&authorized.grant.authorization_code, Some(merchant))
-            .await
-            .unwrap();
-    }
-
-    /// The sandbox's first official account and first mini program.
-    fn official_and_mini_program(&self) -> (String, String) {
-        let accounts = self.sandbox.accounts();
-        let first = |kind| {
-            accounts
-                .iter()
-                .find(|a| a.account.kind == kind)
-                .unwrap()
-                .account
-                .appid
-                .clone()
-        };
-        (
-            first(AccountKind::OfficialAccount),
-            first(AccountKind::MiniProgram),
-        )
-    }
-
-    fn nick_name(&self, appid: &str) -> String {
-        self.sandbox
-            .accounts()
-            .into_iter()
-            .find(|a| a.account.appid == appid)
+/// The sandbox's first official account and first mini program.
+fn official_and_mini_program(p: &Platform) -> (String, String) {
+    let accounts = p.sandbox.accounts();
+    let first = |kind| {
+        accounts
+            .iter()
+            .find(|a| a.account.kind == kind)
             .unwrap()
             .account
-            .info
-            .nick_name
-    }
+            .appid
+            .clone()
+    };
+    (
+        first(AccountKind::OfficialAccount),
+        first(AccountKind::MiniProgram),
+    )
+}
 
-    /// The refresh token WeChat lists for `appid` now.
-    async fn listed_refresh_token(&self, tokens: &Tokens, appid: &str) -> Option<String> {
-        let mut found = None;
-        tokens
-            .walk_authorizer_list(|a| {
-                if a.authorizer_appid == appid {
-                    found = Some(a.refresh_token.expose().to_owned());
-                }
-                true
-            })
-            .await
-            .unwrap();
-        found
-    }
+fn nick_name(p: &Platform, appid: &str) -> String {
+    p.sandbox
+        .accounts()
+        .into_iter()
+        .find(|a| a.account.appid == appid)
+        .unwrap()
+        .account
+        .info
+        .nick_name
+}
 
-    /// The stored (access token, refresh token) of `appid`.
-    async fn stored_tokens(
-        &self,
-        tokens: &Tokens,
-        appid: &str,
-    ) -> (Option<String>, Option<String>) {
-        let record = tokens
-            .store
-            .authorizer(&self.component, appid)
-            .await
-            .unwrap()
-            .unwrap();
-        (
-            record.access_token.map(|t| t.expose().to_owned()),
-            record.refresh_token.map(|t| t.expose().to_owned()),
-        )
-    }
+/// The stored (access token, refresh token) of `appid`.
+async fn stored_tokens(
+    p: &Platform,
+    tokens: &Tokens,
+    appid: &str,
+) -> (Option<String>, Option<String>) {
+    let record = tokens
+        .store
+        .authorizer(&p.component, appid)
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        record.access_token.map(|t| t.expose().to_owned()),
+        record.refresh_token.map(|t| t.expose().to_owned()),
+    )
 }
 
 #[tokio::test]
 async fn list_returns_exactly_the_components_authorizers_with_their_status() {
-    let p = Platform::new().await;
+    let p = platform().await;
     let tokens = p.tokens();
-    let (official, mini) = p.official_and_mini_program();
+    let (official, mini) = official_and_mini_program(&p);
     let withdrawing = p.sandbox.accounts()[1].account.appid.clone();
     p.authorize(&tokens, &official, "merchant-1").await;
     p.authorize(&tokens, &mini, "merchant-2").await;
@@ -161,7 +94,7 @@ async fn list_returns_exactly_the_components_authorizers_with_their_status() {
         .await
         .unwrap();
     // Another platform's account in the same table is not ours.
-    let q = Platform::new().await;
+    let q = platform().await;
     q.authorize(&q.tokens(), &official, "merchant-9").await;
 
     let list = wxopen_admin::list(&tokens).await.unwrap();
@@ -179,7 +112,7 @@ async fn list_returns_exactly_the_components_authorizers_with_their_status() {
         let a = row(appid);
         assert_eq!(a.status, AuthorizerStatus::Authorized);
         assert_eq!(a.merchant.as_deref(), Some(merchant));
-        assert_eq!(a.nick_name.as_deref(), Some(p.nick_name(appid).as_str()));
+        assert_eq!(a.nick_name.as_deref(), Some(nick_name(&p, appid).as_str()));
         assert_eq!(a.account_type, Some(kind));
         // The sandbox's tokens live two hours; the refresher is due 20 minutes before.
         let expires_at = a.access_token_expires_at.unwrap();
@@ -204,7 +137,7 @@ async fn list_returns_exactly_the_components_authorizers_with_their_status() {
     assert_eq!(json["authorizers"][0]["appid"], expected[0].as_str());
 
     // A component with nothing stored says so.
-    let empty = Platform::new().await;
+    let empty = platform().await;
     let list = wxopen_admin::list(&empty.tokens()).await.unwrap();
     assert!(list.authorizers.is_empty());
     assert!(
@@ -216,9 +149,9 @@ async fn list_returns_exactly_the_components_authorizers_with_their_status() {
 
 #[tokio::test]
 async fn show_returns_the_record_and_never_prints_a_token() {
-    let p = Platform::new().await;
+    let p = platform().await;
     let tokens = p.tokens();
-    let (official, _) = p.official_and_mini_program();
+    let (official, _) = official_and_mini_program(&p);
     p.authorize(&tokens, &official, "merchant-1").await;
 
     let detail = wxopen_admin::show(&tokens, &official).await.unwrap();
@@ -247,7 +180,7 @@ async fn show_returns_the_record_and_never_prints_a_token() {
     assert_eq!(detail.authorized_at, Some(record.authorized_at));
     assert_eq!(detail.due_at, record.due_at);
 
-    let (access, refresh) = p.stored_tokens(&tokens, &official).await;
+    let (access, refresh) = stored_tokens(&p, &tokens, &official).await;
     let (access, refresh) = (access.unwrap(), refresh.unwrap());
     let output = Output::Show(Box::new(detail));
     for shown in [output.text(), output.json(), format!("{output:?}")] {
@@ -255,7 +188,7 @@ async fn show_returns_the_record_and_never_prints_a_token() {
         assert!(!shown.contains(&refresh), "{shown}");
     }
     let text = output.text();
-    assert!(text.contains(&p.nick_name(&official)), "{text}");
+    assert!(text.contains(&nick_name(&p, &official)), "{text}");
     assert!(text.contains(" 1 消息管理"), "{text}");
     assert!(text.contains("access token   present, expires"), "{text}");
     assert!(text.contains("refresh token  present, updated"), "{text}");
@@ -275,11 +208,11 @@ async fn show_returns_the_record_and_never_prints_a_token() {
 
 #[tokio::test]
 async fn refresh_rotates_the_stored_refresh_token() {
-    let p = Platform::new().await;
+    let p = platform().await;
     let tokens = p.tokens();
-    let (official, _) = p.official_and_mini_program();
+    let (official, _) = official_and_mini_program(&p);
     p.authorize(&tokens, &official, "merchant-1").await;
-    let (access_before, refresh_before) = p.stored_tokens(&tokens, &official).await;
+    let (access_before, refresh_before) = stored_tokens(&p, &tokens, &official).await;
     p.sandbox.reset_calls();
 
     let report = wxopen_admin::refresh(&tokens, &official).await.unwrap();
@@ -293,7 +226,7 @@ async fn refresh_rotates_the_stored_refresh_token() {
     );
     assert_eq!(report.status, AuthorizerStatus::Authorized);
     assert!(report.access_token.present && report.refresh_token.present);
-    let (access_after, refresh_after) = p.stored_tokens(&tokens, &official).await;
+    let (access_after, refresh_after) = stored_tokens(&p, &tokens, &official).await;
     assert_ne!(access_after, access_before);
     assert_ne!(refresh_after, refresh_before);
     assert_eq!(
@@ -336,7 +269,7 @@ async fn refresh_rotates_the_stored_refresh_token() {
 
 #[tokio::test]
 async fn refresh_component_ensures_a_token_and_prints_only_its_expiry() {
-    let p = Platform::new().await;
+    let p = platform().await;
     let tokens = p.tokens();
 
     let first = wxopen_admin::refresh_component(&tokens).await.unwrap();
@@ -357,7 +290,7 @@ async fn refresh_component_ensures_a_token_and_prints_only_its_expiry() {
 
 #[tokio::test]
 async fn push_ticket_asks_wechat_once() {
-    let p = Platform::new().await;
+    let p = platform().await;
     let tokens = p.tokens();
     let report = wxopen_admin::push_ticket(&tokens).await.unwrap();
     assert!(report.requested);
@@ -373,9 +306,9 @@ async fn push_ticket_asks_wechat_once() {
 
 #[tokio::test]
 async fn reconcile_repairs_an_account_missing_from_the_store() {
-    let p = Platform::new().await;
+    let p = platform().await;
     let tokens = p.tokens();
-    let (official, mini) = p.official_and_mini_program();
+    let (official, mini) = official_and_mini_program(&p);
     p.authorize(&tokens, &official, "merchant-1").await;
     // Authorized at WeChat, but the platform never stored it (callback and push were lost).
     p.sandbox.authorize(&mini, None).await.unwrap();
@@ -390,7 +323,7 @@ async fn reconcile_repairs_an_account_missing_from_the_store() {
     assert_eq!(detail.status, AuthorizerStatus::Authorized);
     assert!(detail.refresh_token.present);
     assert_eq!(
-        p.stored_tokens(&tokens, &mini).await.1,
+        stored_tokens(&p, &tokens, &mini).await.1,
         p.listed_refresh_token(&tokens, &mini).await
     );
     let text = Output::Reconcile(report).text();

@@ -9,113 +9,9 @@ use token_refresher::{RefreshRequest, Refresher, refresh};
 use wxopen::push::ComponentPush;
 use wxopen::refresh::{RunOptions, run};
 use wxopen::store::{AuthorizerStatus, RefreshWhen};
-use wxopen::tokens::{AuthorizerRefresh, TokenError, TokenSettings, Tokens};
-use wxopen_tests::sandbox::{Sandbox, SandboxConfig};
+use wxopen::tokens::{AuthorizerRefresh, TokenError, Tokens};
+use wxopen_tests::platform::Platform;
 use wxopen_tests::*;
-
-/// One platform: its own component appid, a sandbox playing WeChat for it, and its tokens.
-struct Platform {
-    aws: aws_config::SdkConfig,
-    component: String,
-    sandbox: Sandbox,
-    config: wxopen::Config,
-}
-
-impl Platform {
-    async fn new() -> Self {
-        Self::with(|_| {}).await
-    }
-
-    async fn with(adjust: impl FnOnce(&mut SandboxConfig)) -> Self {
-        let aws = aws().await;
-        let component = unique_appid();
-        let mut sandbox_config = SandboxConfig {
-            component_appid: component.clone(),
-            ticket_interval: Duration::ZERO,
-            ..SandboxConfig::default()
-        };
-        adjust(&mut sandbox_config);
-        let sandbox = Sandbox::start(sandbox_config).await.unwrap();
-        let mut config = config(&component, "wxopen/local");
-        config.wechat_api_base = sandbox.base_url().trim_end_matches('/').to_owned();
-        config.wechat_timeout = Duration::from_secs(2);
-        Self {
-            aws,
-            component,
-            sandbox,
-            config,
-        }
-    }
-
-    /// A Tokens as one container would build it.
-    fn tokens(&self) -> Tokens {
-        self.tokens_with(|_| {})
-    }
-
-    fn tokens_with(&self, adjust: impl FnOnce(&mut TokenSettings)) -> Tokens {
-        let mut tokens = Tokens::from_config(&self.config, &self.aws);
-        tokens.settings.busy_backoff = Duration::from_millis(20);
-        adjust(&mut tokens.settings);
-        tokens
-    }
-
-    /// Stores the sandbox's current ticket, as the receiver would have.
-    async fn store_ticket(&self) {
-        let ticket = self.sandbox.ticket();
-        let tokens = self.tokens();
-        tokens
-            .store
-            .save_ticket(
-                &self.component,
-                &ticket.ticket,
-                ticket.create_time,
-                wxopen::unix_now(),
-            )
-            .await
-            .unwrap();
-    }
-
-    /// An administrator authorizes `appid` and the platform exchanges the code.
-    async fn authorize(&self, tokens: &Tokens, appid: &str) {
-        let authorized = self.sandbox.authorize(appid, None).await.unwrap();
-        tokens
-            .complete_authorization(&authorized.grant.authorization_code, Some("merchant-1"))
-            .await
-            .unwrap();
-    }
-
-    fn account_appids(&self) -> Vec<String> {
-        self.sandbox
-            .accounts()
-            .into_iter()
-            .map(|a| a.account.appid)
-            .collect()
-    }
-
-    /// The refresh token WeChat lists for `appid` now.
-    async fn listed_refresh_token(&self, tokens: &Tokens, appid: &str) -> Option<String> {
-        let mut found = None;
-        tokens
-            .walk_authorizer_list(|a| {
-                if a.authorizer_appid == appid {
-                    found = Some(a.refresh_token.expose().to_owned());
-                }
-                true
-            })
-            .await
-            .unwrap();
-        found
-    }
-
-    async fn stored_refresh_token(&self, tokens: &Tokens, appid: &str) -> Option<String> {
-        let record = tokens
-            .store
-            .authorizer(&self.component, appid)
-            .await
-            .unwrap()?;
-        record.refresh_token.map(|t| t.expose().to_owned())
-    }
-}
 
 fn far_deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
@@ -264,7 +160,7 @@ async fn the_stored_refresh_token_is_always_the_last_one_wechat_issued() {
     p.store_ticket().await;
     let tokens = p.tokens();
     let appid = p.account_appids()[0].clone();
-    p.authorize(&tokens, &appid).await;
+    p.authorize(&tokens, &appid, "merchant-1").await;
 
     let mut seen = std::collections::HashSet::new();
     for _ in 0..12 {
@@ -307,7 +203,7 @@ async fn a_run_cut_off_before_the_store_write_loses_no_account() {
     let setup = p.tokens_with(|s| s.refresh_margin = Duration::from_secs(7200));
     let appids = p.account_appids();
     for appid in &appids[..3] {
-        p.authorize(&setup, appid).await;
+        p.authorize(&setup, appid, "merchant-1").await;
     }
 
     let cut = Arc::new(AtomicBool::new(true));
@@ -353,7 +249,7 @@ async fn system_busy_is_retried_with_backoff_and_timeouts_count_as_busy() {
     p.store_ticket().await;
     let tokens = p.tokens();
     let appid = p.account_appids()[1].clone();
-    p.authorize(&tokens, &appid).await;
+    p.authorize(&tokens, &appid, "merchant-1").await;
 
     p.sandbox.fail_next("api_authorizer_token", -1, 2);
     let outcome = tokens
@@ -401,7 +297,7 @@ async fn quota_and_whitelist_errors_stop_refreshes_for_the_run() {
         p.store_ticket().await;
         let tokens = p.tokens_with(|s| s.refresh_margin = Duration::from_secs(7200));
         for appid in &p.account_appids()[..4] {
-            p.authorize(&tokens, appid).await;
+            p.authorize(&tokens, appid, "merchant-1").await;
         }
         p.sandbox.reset_calls();
         p.sandbox.fail_next("api_authorizer_token", errcode, 1);
@@ -422,8 +318,8 @@ async fn an_invalid_refresh_token_is_recovered_or_the_account_marked() {
     let tokens = p.tokens();
     let appids = p.account_appids();
     let (lost, gone) = (&appids[0], &appids[1]);
-    p.authorize(&tokens, lost).await;
-    p.authorize(&tokens, gone).await;
+    p.authorize(&tokens, lost, "merchant-1").await;
+    p.authorize(&tokens, gone, "merchant-1").await;
 
     // The stored refresh token is corrupted: WeChat refuses it, lists the right one.
     let now = wxopen::unix_now();
@@ -504,8 +400,8 @@ async fn a_withdrawn_account_is_marked_and_its_tokens_dropped() {
     p.store_ticket().await;
     let tokens = p.tokens();
     let appids = p.account_appids();
-    p.authorize(&tokens, &appids[0]).await;
-    p.authorize(&tokens, &appids[1]).await;
+    p.authorize(&tokens, &appids[0], "merchant-1").await;
+    p.authorize(&tokens, &appids[1], "merchant-1").await;
 
     // 61003 from WeChat.
     p.sandbox.withdraw(&appids[0]).await.unwrap();
@@ -566,7 +462,7 @@ async fn on_demand_tokens_refresh_when_the_schedule_has_not() {
     p.store_ticket().await;
     let tokens = p.tokens();
     let appid = p.account_appids()[2].clone();
-    p.authorize(&tokens, &appid).await;
+    p.authorize(&tokens, &appid, "merchant-1").await;
 
     // 600 s of life is within the 20-minute margin: the token is refreshed on demand.
     let before = tokens
@@ -584,7 +480,7 @@ async fn on_demand_tokens_refresh_when_the_schedule_has_not() {
     q.store_ticket().await;
     let tokens = q.tokens();
     let appid = q.account_appids()[2].clone();
-    q.authorize(&tokens, &appid).await;
+    q.authorize(&tokens, &appid, "merchant-1").await;
     tokens.authorizer_access_token(&appid).await.unwrap();
     assert_eq!(q.sandbox.calls_to("api_authorizer_token"), 0);
     assert!(matches!(
@@ -603,7 +499,7 @@ async fn the_refresher_reads_only_what_is_due_and_overlapping_runs_are_safe() {
     // life); refreshed with the default margin, each is then not due for another 100 minutes.
     let eager = p.tokens_with(|s| s.refresh_margin = Duration::from_secs(7200));
     for appid in &appids {
-        p.authorize(&eager, appid).await;
+        p.authorize(&eager, appid, "merchant-1").await;
     }
     let runs: Vec<Tokens> = (0..3).map(|_| p.tokens()).collect();
     let summaries = futures_util::future::join_all(
@@ -635,7 +531,7 @@ async fn a_run_keeps_to_its_deadline() {
     let tokens = p.tokens();
     let eager = p.tokens_with(|s| s.refresh_margin = Duration::from_secs(7200));
     for appid in &p.account_appids()[..4] {
-        p.authorize(&eager, appid).await;
+        p.authorize(&eager, appid, "merchant-1").await;
     }
     let mut options = RunOptions::new(Instant::now() + Duration::from_secs(5));
     options.reserve = Duration::from_secs(10);
@@ -657,7 +553,7 @@ async fn reconciliation_repairs_accounts_the_store_lacks_or_holds_stale() {
     // Authorized at WeChat, but the platform never stored it (the callback and push were lost).
     p.sandbox.authorize(&appids[0], None).await.unwrap();
     // Stored, then its refresh token rotated behind the store's back.
-    p.authorize(&tokens, &appids[1]).await;
+    p.authorize(&tokens, &appids[1], "merchant-1").await;
     let other = p.tokens();
     let stale = p.stored_refresh_token(&tokens, &appids[1]).await.unwrap();
     let cat = other.component_access_token().await.unwrap();
@@ -751,7 +647,7 @@ async fn a_run_reads_the_index_page_after_page_while_refreshes_are_in_flight() {
     let eager = p.tokens_with(|s| s.refresh_margin = Duration::from_secs(7200));
     let appids = p.account_appids();
     for appid in &appids {
-        p.authorize(&eager, appid).await;
+        p.authorize(&eager, appid, "merchant-1").await;
     }
     // One item per page: the next page is read while earlier items are still refreshing.
     p.sandbox
