@@ -13,7 +13,6 @@ use crate::store::{
     AuthorizerRecord, AuthorizerStatus, CodeClaim, PreAuthSession, StoreError, same_code,
 };
 use crate::tokens::{TokenError, Tokens, jitter};
-use crate::unix_now;
 use crate::wechat::ErrorKind;
 
 /// How long a pre-auth session lasts at most (WeChat's pre_auth_code: 10 to 30 minutes).
@@ -276,7 +275,7 @@ pub async fn start(
                     .await
             })
             .await?;
-        let now = unix_now();
+        let now = tokens.now();
         let expires_in = code.expires_in.clamp(60, SESSION_TTL_SECS);
         let session = PreAuthSession {
             id: random_id(),
@@ -320,7 +319,7 @@ pub async fn complete(
 ) -> Result<Completed, FlowError> {
     let store = &tokens.store;
     let component = tokens.component.as_str();
-    let now = unix_now();
+    let now = tokens.now();
     let (session, from_push) = match origin {
         Origin::Callback { session_id } => {
             let session = store
@@ -438,7 +437,7 @@ pub async fn withdraw(
             &tokens.component,
             authorizer_appid,
             AuthorizerStatus::Withdrawn,
-            unix_now(),
+            tokens.now(),
         )
         .await?;
     tracing::warn!(authorizer = authorizer_appid, "authorization withdrawn");
@@ -451,7 +450,7 @@ async fn exchange_once(tokens: &Tokens, code: &str) -> Result<String, FlowError>
     let component = tokens.component.as_str();
     let deadline = Instant::now() + CLAIM_WAIT;
     loop {
-        let now = unix_now();
+        let now = tokens.now();
         if store
             .claim_code(component, code, now, now + CLAIM_LEASE_SECS)
             .await?

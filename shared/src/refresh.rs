@@ -13,7 +13,6 @@ use crate::authorization::{self, FlowError, Origin, RebindPolicy};
 use crate::push::AuthorizationGrant;
 use crate::store::{DUE_SHARDS, DueCursor, DueItem, DueKind, RefreshWhen, due_partition};
 use crate::tokens::{AuthorizerRefresh, TokenError, Tokens};
-use crate::unix_now;
 use crate::wechat::ErrorKind;
 
 /// What one run covers and how.
@@ -228,7 +227,7 @@ fn due_work<'a>(
         let key = due_partition(&tokens.component, partition);
         let step = match tokens
             .store
-            .due_items(&key, unix_now(), options.page_size, cursor)
+            .due_items(&key, tokens.now(), options.page_size, cursor)
             .await
         {
             Ok(page) => {
@@ -322,7 +321,7 @@ async fn settle_event(
     }
     tokens
         .store
-        .settle_event(&item.pk, &item.sk, unix_now())
+        .settle_event(&item.pk, &item.sk, tokens.now())
         .await?;
     Ok(Done::Settled)
 }

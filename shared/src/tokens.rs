@@ -121,6 +121,10 @@ pub enum AuthorizerRefresh {
 /// one fault DynamoDB Local and the sandbox cannot produce). Returning false cuts the refresh.
 pub type PersistGate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Where "now" (Unix seconds) comes from instead of the system clock: tests that compress a
+/// simulated day run the service on the sandbox's clock, so both sides agree on what expired.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// Tokens for one platform.
 pub struct Tokens {
     pub store: Store,
@@ -130,6 +134,7 @@ pub struct Tokens {
     pub settings: TokenSettings,
     owner: String,
     persist_gate: Option<PersistGate>,
+    clock: Option<Clock>,
     /// The component token last read or fetched, while `settings.component_token_cache` allows.
     cached_component_token: Mutex<Option<CachedToken>>,
 }
@@ -168,6 +173,7 @@ impl Tokens {
             settings,
             owner: hex::encode(id),
             persist_gate: None,
+            clock: None,
             cached_component_token: Mutex::new(None),
         }
     }
@@ -199,6 +205,17 @@ impl Tokens {
         self
     }
 
+    /// Runs on `clock` instead of the system clock (tests that move time).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Unix seconds: the system clock unless [`Self::with_clock`] gave another.
+    pub fn now(&self) -> i64 {
+        self.clock.as_ref().map_or_else(unix_now, |clock| clock())
+    }
+
     fn margin(&self) -> i64 {
         self.settings.refresh_margin.as_secs() as i64
     }
@@ -223,7 +240,7 @@ impl Tokens {
         }
         let deadline = Instant::now() + self.settings.wait_for_refresh;
         loop {
-            let now = unix_now();
+            let now = self.now();
             let state = self.store.component_token(&self.component).await?;
             let current = state.as_ref().and_then(|s| {
                 let token = s.token.as_ref()?;
@@ -257,7 +274,7 @@ impl Tokens {
         &self,
         failed: Option<&str>,
     ) -> Result<Option<Secret>, TokenError> {
-        let now = unix_now();
+        let now = self.now();
         let won = self
             .store
             .acquire_component_lease(
@@ -312,7 +329,7 @@ impl Tokens {
             *cached = None;
             return None;
         }
-        (Instant::now() < entry.until && entry.expires_at > unix_now() + self.margin())
+        (Instant::now() < entry.until && entry.expires_at > self.now() + self.margin())
             .then(|| entry.token.clone())
     }
 
@@ -455,7 +472,7 @@ impl Tokens {
     ) -> Result<Secret, TokenError> {
         let deadline = Instant::now() + self.settings.wait_for_refresh;
         loop {
-            let now = unix_now();
+            let now = self.now();
             let record = self.usable_authorizer(authorizer_appid).await?;
             if let Some(token) = &record.access_token
                 && record.access_token_expires_at > now + self.margin()
@@ -518,7 +535,7 @@ impl Tokens {
         authorizer_appid: &str,
         when: RefreshWhen<'_>,
     ) -> Result<AuthorizerRefresh, TokenError> {
-        let now = unix_now();
+        let now = self.now();
         let Some(record) = self
             .store
             .acquire_authorizer_lease(
@@ -738,7 +755,7 @@ impl Tokens {
         &self,
         authorization_code: &str,
     ) -> Result<NewAuthorization, TokenError> {
-        let now = unix_now();
+        let now = self.now();
         let auth = self
             .with_component_token(|token| async move {
                 self.retry_busy(|| self.wechat.query_auth(token.expose(), authorization_code))
@@ -790,7 +807,7 @@ impl Tokens {
         &self,
         new: &NewAuthorization,
     ) -> Result<AuthorizerRecord, TokenError> {
-        let now = unix_now();
+        let now = self.now();
         let due_at = new
             .access_token
             .as_ref()
@@ -822,7 +839,7 @@ impl Tokens {
             true
         })
         .await?;
-        let now = unix_now();
+        let now = self.now();
         let mut repaired = 0;
         for account in &listed {
             if self
