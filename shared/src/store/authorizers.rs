@@ -437,7 +437,10 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            .update_expression("SET settled_at = :now REMOVE due_pk, due_at")
+            // Settled again (a retried push): the first settlement's time stays.
+            .update_expression(
+                "SET settled_at = if_not_exists(settled_at, :now) REMOVE due_pk, due_at",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", n(now))
             .send()

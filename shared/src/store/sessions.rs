@@ -189,8 +189,10 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(&session_pk(component, id)))
             .key("sk", s("session"))
+            // A repeat (WeChat's retried push, a reload) keeps the first completion's time.
             .update_expression(
-                "SET completed_by = :appid, code_digest = :code, completed_at = :now",
+                "SET completed_by = :appid, code_digest = :code, \
+                 completed_at = if_not_exists(completed_at, :now)",
             )
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(code_digest) OR code_digest = :code)",
@@ -343,6 +345,10 @@ impl Store {
             condition.push_str(" OR attribute_exists(merchant)");
         }
         condition.push(')');
+        // The same binding again (a retried push) writes nothing, so bound_at stays the first.
+        condition.push_str(
+            " AND NOT (merchant = :merchant AND bound_by = :code AND bound_by_push = :authoritative)",
+        );
         let result = self
             .client
             .update_item()
