@@ -4,6 +4,7 @@
 //! the service they make of our handlers ([`service`]), and a real browser ([`webdriver`]).
 
 pub mod dev_server;
+pub mod fault_proxy;
 pub mod platform;
 pub mod sandbox;
 pub mod service;
