@@ -25,6 +25,10 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// No new work is started when less than this is left before the deadline.
     pub reserve: Duration,
+    /// Work still in flight this long before the deadline is cut (its lease lapses and it is due
+    /// again), so the run reports instead of being killed: one account's retried calls to a
+    /// WeChat that hangs can take longer than the reserve.
+    pub finish: Duration,
     pub deadline: Instant,
     /// Items read from the index per query.
     pub page_size: i32,
@@ -42,6 +46,7 @@ impl RunOptions {
             partitions: (0..DUE_SHARDS).collect(),
             concurrency: Self::DEFAULT_CONCURRENCY,
             reserve: Duration::from_secs(10),
+            finish: Duration::from_secs(2),
             deadline,
             page_size: 200,
             reconcile: false,
@@ -86,10 +91,25 @@ enum Done {
 /// Runs one refresh pass.
 pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
     let mut summary = Summary::default();
-    if let Err(error) = tokens.component_access_token().await {
-        tracing::error!(%error, "no component token: authorizers cannot be refreshed this run");
-        *summary.failed.entry(reason(&error)).or_default() += 1;
-        return summary;
+    let cutoff = tokio::time::Instant::from_std(
+        options
+            .deadline
+            .checked_sub(options.finish)
+            .unwrap_or(options.deadline),
+    );
+    match tokio::time::timeout_at(cutoff, tokens.component_access_token()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::error!(%error, "no component token: authorizers cannot be refreshed this run");
+            *summary.failed.entry(reason(&error)).or_default() += 1;
+            return summary;
+        }
+        Err(_) => {
+            tracing::error!("no component token before the deadline");
+            *summary.failed.entry("deadline".into()).or_default() += 1;
+            summary.left_for_next_run = true;
+            return summary;
+        }
     }
     summary.component_token_ok = true;
 
@@ -113,7 +133,12 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
                 if out_of_time() {
                     return Step::Done(Done::Failed("deadline".into()));
                 }
-                let done = process(tokens, &item, options.rebind).await;
+                let done = tokio::time::timeout_at(cutoff, process(tokens, &item, options.rebind))
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::warn!(authorizer = %item.authorizer_appid, "cut off at the deadline");
+                        Done::Failed("deadline".into())
+                    });
                 if let Done::Failed(reason) = &done
                     && let Some(code) = halting_errcode(reason)
                 {
