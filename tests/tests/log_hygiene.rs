@@ -1,0 +1,633 @@
+//! No secret or token reaches a log line. The functions' own subscriber (JSON lines, as
+//! deployed: `wxopen::telemetry::subscriber`) writes into a buffer while every flow runs: ticket
+//! pushes, authorization by link and callback, by push alone and again (updateauthorized), the
+//! refresher with rotation, recovery and reconciliation, a withdrawal, and errors (refused pushes
+//! and links, refused codes, WeChat's errcodes, an unreachable WeChat). Every credential WeChat
+//! (the sandbox) issued is recorded by a proxy the service's API calls go through, and by the
+//! pushes and redirects; then no log line, and no Debug output of the main types, may hold one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body as AxumBody;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lambda_http::RequestExt;
+use reqwest::header::CONTENT_TYPE;
+use token_refresher::{RefreshRequest, Refresher};
+use tokio::task::JoinHandle;
+use tracing_subscriber::EnvFilter;
+use wxopen::authorization::RebindPolicy;
+use wxopen::tokens::Tokens;
+use wxopen_tests::dev_server;
+use wxopen_tests::sandbox::{Sandbox, SandboxConfig};
+use wxopen_tests::service::{App, Service};
+use wxopen_tests::*;
+
+/// The log lines, as Lambda would ship them to CloudWatch.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .expect("log lines are UTF-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Credentials seen, by the JSON field, query parameter or XML element that carried them.
+#[derive(Default)]
+struct Harvest(Mutex<BTreeMap<String, BTreeSet<String>>>);
+
+/// Where WeChat's credentials travel in the component APIs.
+const CREDENTIAL_FIELDS: [&str; 9] = [
+    "component_access_token",
+    "component_verify_ticket",
+    "component_appsecret",
+    "component_secret",
+    "pre_auth_code",
+    "authorization_code",
+    "authorizer_access_token",
+    "authorizer_refresh_token",
+    "refresh_token",
+];
+
+impl Harvest {
+    fn add(&self, kind: &str, value: &str) {
+        if !value.is_empty() {
+            self.0
+                .lock()
+                .unwrap()
+                .entry(kind.to_owned())
+                .or_default()
+                .insert(value.to_owned());
+        }
+    }
+
+    fn json(&self, bytes: &[u8]) {
+        fn walk(harvest: &Harvest, value: &serde_json::Value) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        match value {
+                            serde_json::Value::String(s) if CREDENTIAL_FIELDS.contains(&&**key) => {
+                                harvest.add(key, s)
+                            }
+                            other => walk(harvest, other),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| walk(harvest, v)),
+                _ => {}
+            }
+        }
+        if let Ok(value) = serde_json::from_slice(bytes) {
+            walk(self, &value);
+        }
+    }
+
+    fn query(&self, query: &str) {
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if CREDENTIAL_FIELDS.contains(&&*name) || name == "auth_code" {
+                self.add(&name, &value);
+            }
+        }
+    }
+
+    /// The credentials a push carried (its decrypted XML).
+    fn push_xml(&self, xml: &str) {
+        let fields = wxopen::xml::parse(xml).unwrap();
+        for name in ["ComponentVerifyTicket", "AuthorizationCode", "PreAuthCode"] {
+            if let Some(value) = fields.get(name) {
+                self.add(name, value);
+            }
+        }
+    }
+
+    fn all(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Passes the service's component API calls on to the sandbox, keeping every credential in
+/// them: the service's view of WeChat, whatever it chose to store.
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    harvest: Arc<Harvest>,
+}
+
+async fn forward(State(proxy): State<Arc<Proxy>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    proxy.harvest.query(parts.uri.query().unwrap_or_default());
+    proxy.harvest.json(&bytes);
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream = proxy
+        .http
+        .request(parts.method, format!("{}{path}", proxy.upstream))
+        .body(bytes);
+    if let Some(content_type) = parts.headers.get(CONTENT_TYPE) {
+        upstream = upstream.header(CONTENT_TYPE, content_type);
+    }
+    let Ok(answer) = upstream.send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = answer.status();
+    let content_type = answer.headers().get(CONTENT_TYPE).cloned();
+    let body = answer.bytes().await.unwrap_or_default();
+    proxy.harvest.json(&body);
+    let mut response = Response::builder().status(status);
+    if let Some(content_type) = content_type {
+        response = response.header(CONTENT_TYPE, content_type);
+    }
+    response.body(AxumBody::from(body)).unwrap()
+}
+
+async fn start_proxy(upstream: &str, harvest: Arc<Harvest>) -> (String, JoinHandle<()>) {
+    let proxy = Arc::new(Proxy {
+        upstream: upstream.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::new(),
+        harvest,
+    });
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(forward).with_state(proxy);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, task)
+}
+
+/// The service as tests/src/service.rs builds it, with its component API calls through the
+/// proxy and the replay window as deployed.
+async fn service(harvest: Arc<Harvest>) -> (Service, wxopen::Config, JoinHandle<()>) {
+    let aws = aws().await;
+    let component = unique_appid();
+    let sandbox = Sandbox::start(SandboxConfig {
+        component_appid: component.clone(),
+        ticket_interval: Duration::ZERO,
+        push_retry_delay: Duration::from_millis(200),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (proxy, proxy_task) = start_proxy(sandbox.base_url(), harvest).await;
+    let cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::default();
+    let routed = cell.clone();
+    let server = dev_server::serve(move |request| {
+        let app = routed.get().expect("set before any request").clone();
+        async move { app.route(request).await }
+    })
+    .await
+    .unwrap();
+    let mut config = config(&component, "wxopen/local");
+    config.wechat_api_base = proxy;
+    config.wechat_mp_base = sandbox.base_url().trim_end_matches('/').to_owned();
+    config.wechat_open_base = config.wechat_mp_base.clone();
+    config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
+    let app = Arc::new(App {
+        link: auth_link::AuthLink::new(&config, &aws).unwrap(),
+        callback: auth_callback::AuthCallback::new(&config, &aws),
+        receiver: ticket_receiver::Receiver::new(&config, &aws),
+    });
+    assert!(cell.set(app.clone()).is_ok());
+    sandbox.set_event_url(Some(&format!(
+        "{}/wechat/component/events",
+        server.base_url().trim_end_matches('/')
+    )));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let service = Service {
+        aws,
+        component,
+        sandbox,
+        server,
+        app,
+        http,
+    };
+    (service, config, proxy_task)
+}
+
+/// A refresher whose clock is `ahead` of now, so tokens are due.
+fn refresher(config: &wxopen::Config, aws: &aws_config::SdkConfig, ahead: i64) -> Refresher {
+    let mut tokens =
+        Tokens::from_config(config, aws).with_clock(Arc::new(move || wxopen::unix_now() + ahead));
+    tokens.settings.busy_backoff = Duration::from_millis(20);
+    Refresher {
+        tokens,
+        concurrency: 4,
+        rebind: RebindPolicy::Refuse,
+    }
+}
+
+fn session_of(wechat_url: &str) -> String {
+    let url = url::Url::parse(wechat_url).unwrap();
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    redirect.split("session=").nth(1).unwrap().to_owned()
+}
+
+/// What a secret may look like in a line: itself, URL-encoded, or a telling part of it.
+fn needles(secret: &str) -> Vec<String> {
+    let mut needles = vec![secret.to_owned()];
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    if encoded != secret {
+        needles.push(encoded);
+    }
+    let random = secret.rsplit("@@@").next().unwrap_or(secret);
+    let chars: Vec<char> = random.chars().collect();
+    if chars.len() >= 32 {
+        needles.push(chars[8..32].iter().collect());
+    }
+    needles
+}
+
+/// The lines (or Debug outputs) holding any secret, with the secret's kind.
+fn leaks(texts: &[String], secrets: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (kind, values) in secrets {
+        for value in values {
+            let needles = needles(value);
+            for text in texts {
+                if needles.iter().any(|n| text.contains(n.as_str())) {
+                    found.push((kind.clone(), text.chars().take(300).collect()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_secret_or_token_reaches_a_log_line() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    // As deployed (info), and everything our own crates log at any level.
+    let filter = EnvFilter::new(
+        "info,wxopen=trace,ticket_receiver=trace,auth_link=trace,auth_callback=trace,\
+         token_refresher=trace,wxopen_admin=trace",
+    );
+    tracing::subscriber::set_global_default(wxopen::telemetry::subscriber(filter, move || {
+        writer.clone()
+    }))
+    .expect("the only subscriber of this test binary");
+
+    let harvest = Arc::new(Harvest::default());
+    let (s, config, _proxy) = service(harvest.clone()).await;
+    let store = &s.app.link.tokens.store;
+    let mut debug: Vec<String> = Vec::new();
+
+    // ----- a ticket push -----
+    let ticket = s.sandbox.push_ticket().await.unwrap();
+    assert!(ticket.success, "{ticket:?}");
+
+    // ----- authorization by link and callback (the push comes too) -----
+    let (wechat, referer) = s.open_wechat_page("merchant=logs-1").await;
+    harvest.query(wechat.split_once('?').unwrap().1);
+    let callback = s.confirm(&wechat, &referer, &s.appid(0)).await;
+    harvest.query(callback.split_once('?').unwrap().1);
+    let (status, html) = s.get(&callback).await;
+    assert_eq!(status, 200, "{html}");
+    s.sandbox.wait_for_pushes(2).await.unwrap();
+
+    // ----- authorization by push alone, on the mobile page -----
+    let (wechat, referer) = s
+        .open_wechat_page("merchant=logs-2&auth_type=2&mode=mobile")
+        .await;
+    harvest.query(
+        wechat
+            .split_once('?')
+            .unwrap()
+            .1
+            .trim_end_matches("#wechat_redirect"),
+    );
+    let _never_visited = s.confirm(&wechat, &referer, &s.appid(3)).await;
+    s.sandbox.wait_for_pushes(3).await.unwrap();
+    assert!(s.account(&s.appid(3)).await.is_some());
+
+    // ----- the JSON link, and authorization again (updateauthorized, no pre_auth_code) -----
+    let json: serde_json::Value = s
+        .http
+        .get(s.url("/authorize?merchant=logs-3&format=json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    harvest.query(json["url"].as_str().unwrap().split_once('?').unwrap().1);
+    let again = s.sandbox.authorize(&s.appid(0), None).await.unwrap();
+    assert!(again.push.as_ref().is_some_and(|p| p.success), "{again:?}");
+
+    // ----- a component token WeChat refuses mid-flow: replaced once, the call retried -----
+    s.sandbox.set_event_url(None);
+    s.sandbox.fail_next("api_query_auth", 40001, 1);
+    let (wechat, referer) = s.open_wechat_page("merchant=logs-4").await;
+    let callback = s.confirm(&wechat, &referer, &s.appid(1)).await;
+    harvest.query(callback.split_once('?').unwrap().1);
+    let (status, html) = s.get(&callback).await;
+    assert_eq!(status, 200, "{html}");
+    s.sandbox
+        .set_event_url(Some(&s.url("/wechat/component/events")));
+
+    // ----- the refresher: all tokens due, rotation, reconciliation -----
+    let run = refresher(&config, &s.aws, 7000);
+    let summary = token_refresher::refresh(
+        &run,
+        &RefreshRequest {
+            reconcile: true,
+            ..RefreshRequest::default()
+        },
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert!(summary.refreshed >= 3, "{summary:?}");
+    debug.push(format!("{summary:?}"));
+    // A refresh token WeChat refuses: recovered from the authorizer list.
+    s.sandbox.fail_next("api_authorizer_token", 61023, 1);
+    let later = refresher(&config, &s.aws, 14_000);
+    let summary = token_refresher::refresh(
+        &later,
+        &RefreshRequest::default(),
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    debug.push(format!("{summary:?}"));
+
+    // ----- a withdrawal -----
+    let withdrawn = s.sandbox.withdraw(&s.appid(3)).await.unwrap().unwrap();
+    assert!(withdrawn.success, "{withdrawn:?}");
+
+    // ----- errors -----
+    let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
+    let now = wxopen::unix_now();
+    let forged_ticket = "ticket@@@forged-by-the-log-test-0123456789abcdef";
+    harvest.add("ComponentVerifyTicket", forged_ticket);
+    let events = s.url("/wechat/component/events");
+    for (push, signature) in [
+        // A forged signature, a replay, a push for another platform.
+        (
+            pusher.push(&ticket_xml(&s.component, now, forged_ticket), now),
+            Some("0".repeat(40)),
+        ),
+        (
+            pusher.push(&ticket_xml(&s.component, now, forged_ticket), now - 3600),
+            None,
+        ),
+        (
+            pusher.push(&ticket_xml("wx0123456789abcdef", now, forged_ticket), now),
+            None,
+        ),
+    ] {
+        let signature = signature.unwrap_or(push.msg_signature.clone());
+        let answer = s
+            .http
+            .post(format!(
+                "{events}?timestamp={}&nonce={}&encrypt_type=aes&msg_signature={signature}",
+                push.timestamp, push.nonce
+            ))
+            .body(push.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16() / 100, 4);
+    }
+    let (status, _) = s.get(&s.url("/authorize?merchant=%3Cx%3E")).await;
+    assert_eq!(status, 400);
+    // A code WeChat does not know, on an open session.
+    let (wechat, _) = s.open_wechat_page("merchant=logs-5").await;
+    let forged_code = "queryauthcode@@@forged-by-the-log-test-0123456789abcdef";
+    harvest.add("auth_code", forged_code);
+    let (status, _) = s
+        .get(&s.url(&format!(
+            "/authorize/callback?session={}&auth_code={forged_code}",
+            session_of(&wechat)
+        )))
+        .await;
+    assert_eq!(status, 400);
+    // WeChat busy, then its daily quota reached: the link cannot start.
+    s.sandbox.fail_next("api_create_preauthcode", -1, 1);
+    s.sandbox.fail_next("api_create_preauthcode", 45009, 1);
+    let (status, _) = s.get(&s.url("/authorize?merchant=logs-6&go=1")).await;
+    assert_eq!(status, 502);
+    // WeChat unreachable: the error must not carry the URL with the token in its query.
+    let mut unreachable = config.clone();
+    unreachable.wechat_api_base = "http://127.0.0.1:9".into();
+    let mut dead_link = auth_link::AuthLink::new(&unreachable, &s.aws).unwrap();
+    dead_link.tokens.settings.busy_backoff = Duration::from_millis(20);
+    let request = lambda_http::http::Request::builder()
+        .uri("/authorize?merchant=logs-7&go=1")
+        .body(lambda_http::Body::Empty)
+        .unwrap()
+        .with_query_string_parameters(
+            [("merchant", "logs-7"), ("go", "1")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+    let answer = auth_link::handle(&dead_link, request).await.unwrap();
+    assert_eq!(answer.status(), 502);
+
+    // ----- what WeChat handed out, and the Debug output of the main types -----
+    for push in s.sandbox.pushes() {
+        harvest.push_xml(&push.xml);
+        debug.push(format!(
+            "{:?}",
+            wxopen::ComponentPush::parse(&push.xml).unwrap()
+        ));
+    }
+    let tokens = &s.app.link.tokens;
+    let keys = tokens.secrets.keys().await.unwrap();
+    debug.extend([
+        format!("{config:?}"),
+        format!("{:?}", s.app.link),
+        format!("{:?}", s.app.callback),
+        format!("{:?}", s.app.receiver),
+        format!("{run:?}"),
+        format!("{keys:?}"),
+        format!("{:?}", keys.secret),
+        format!("{:?}", store.ticket(&s.component).await.unwrap()),
+        format!("{:?}", store.component_token(&s.component).await.unwrap()),
+    ]);
+    for index in 0..s.sandbox.accounts().len() {
+        let appid = s.appid(index);
+        debug.push(format!("{:?}", s.account(&appid).await));
+        debug.push(format!(
+            "{:?}",
+            store.authorization_events(&s.component, &appid).await
+        ));
+    }
+    let token = tokens.component_access_token().await.unwrap();
+    debug.push(format!("{token:?}"));
+    let wechat = &tokens.wechat;
+    debug.extend([
+        format!("{:?}", wechat.create_pre_auth_code(token.expose()).await),
+        format!(
+            "{:?}",
+            wechat.authorizer_info(token.expose(), &s.appid(0)).await
+        ),
+        format!("{:?}", wechat.authorizer_list(token.expose(), 0, 100).await),
+    ]);
+    s.sandbox.set_event_url(None);
+    let grant = s.sandbox.authorize(&s.appid(2), None).await.unwrap().grant;
+    harvest.add("AuthorizationCode", &grant.authorization_code);
+    let exchanged = wechat
+        .query_auth(token.expose(), &grant.authorization_code)
+        .await;
+    debug.push(format!("{exchanged:?}"));
+    let refresh_token = exchanged
+        .unwrap()
+        .authorization_info
+        .authorizer_refresh_token
+        .unwrap();
+    debug.push(format!(
+        "{:?}",
+        wechat
+            .authorizer_token(token.expose(), &s.appid(2), refresh_token.expose())
+            .await
+    ));
+    let started = wxopen::authorization::start(
+        tokens,
+        &s.app.link.pages,
+        &wxopen::authorization::LinkRequest::parse(
+            |name| (name == "merchant").then_some("logs-8"),
+            None,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    harvest.query(started.url.split_once('?').unwrap().1);
+    debug.push(format!("{started:?}"));
+    debug.push(format!(
+        "{:?}",
+        store.session(&s.component, &started.session_id).await
+    ));
+    debug.push(format!(
+        "{:?}",
+        wxopen::authorization::complete(
+            tokens,
+            RebindPolicy::Refuse,
+            forged_code,
+            wxopen::authorization::Origin::Callback {
+                session_id: &started.session_id
+            },
+        )
+        .await
+    ));
+    debug.push(format!(
+        "{:?}",
+        dead_link
+            .tokens
+            .wechat
+            .create_pre_auth_code(token.expose())
+            .await
+    ));
+
+    // ----- the checks -----
+    let mut secrets = harvest.all();
+    secrets.insert(
+        "the platform's secret".into(),
+        [TEST_APPSECRET, TEST_TOKEN, TEST_ENCODING_AES_KEY]
+            .map(str::to_owned)
+            .into(),
+    );
+    // Every kind of credential was seen, several times: the check below has something to find.
+    for kind in [
+        "component_verify_ticket",
+        "component_access_token",
+        "pre_auth_code",
+        "authorization_code",
+        "authorizer_access_token",
+        "authorizer_refresh_token",
+        "refresh_token",
+        "component_appsecret",
+        "ComponentVerifyTicket",
+        "AuthorizationCode",
+        "PreAuthCode",
+        "auth_code",
+    ] {
+        assert!(
+            secrets.get(kind).is_some_and(|v| !v.is_empty()),
+            "no {kind} was seen: {:?}",
+            secrets.keys()
+        );
+    }
+    assert!(secrets["component_access_token"].len() >= 2);
+    assert!(secrets["authorizer_access_token"].len() >= 4);
+    assert!(secrets["authorizer_refresh_token"].len() >= 3);
+
+    let lines = capture.lines();
+    for line in &lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    // The flows did log: the capture is what Lambda would ship.
+    for message in [
+        "push accepted",
+        "push refused",
+        "authorization started",
+        "authorization completed",
+        "authorization withdrawn",
+        "component token refreshed",
+        "refresh run done",
+        "bad authorization link",
+        "authorization callback refused",
+        "could not start an authorization",
+        "WeChat busy; retrying",
+        "errcode 45009",
+        "refused as a replay",
+        "-40001 ValidateSignatureError",
+        "-40005 ValidateAppidError",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(message)),
+            "no log line says {message:?}:\n{}",
+            lines.join("\n")
+        );
+    }
+    let in_logs = leaks(&lines, &secrets);
+    assert!(in_logs.is_empty(), "secrets in log lines: {in_logs:#?}");
+    let in_debug = leaks(&debug, &secrets);
+    assert!(
+        in_debug.is_empty(),
+        "secrets in Debug output: {in_debug:#?}"
+    );
+
+    // The check finds a leak in this very capture: a token logged now is caught.
+    let token = secrets["authorizer_access_token"].first().unwrap().clone();
+    tracing::warn!(oops = %token, "a careless line");
+    let caught = leaks(&capture.lines(), &secrets);
+    assert_eq!(caught.len(), 1, "{caught:?}");
+    assert_eq!(caught[0].0, "authorizer_access_token");
+}
