@@ -4,7 +4,8 @@
 //! refresher with rotation, recovery and reconciliation, a withdrawal, and errors (refused pushes
 //! and links, refused codes, WeChat's errcodes, an unreachable WeChat). Every credential WeChat
 //! (the sandbox) issued is recorded by a proxy the service's API calls go through, and by the
-//! pushes and redirects; then no log line, and no Debug output of the main types, may hold one.
+//! pushes and redirects; then no log line, no Debug output of the main types and no result of
+//! the operators' command (wxopen-admin) may hold one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -253,6 +254,17 @@ fn session_of(wechat_url: &str) -> String {
         .1
         .into_owned();
     redirect.split("session=").nth(1).unwrap().to_owned()
+}
+
+/// An admin command's result as Debug and as its JSON output.
+fn shown<T: std::fmt::Debug + serde::Serialize>(
+    result: Result<T, wxopen_admin::AdminError>,
+) -> (String, String) {
+    let result = result.expect("the admin command works");
+    (
+        format!("{result:?}"),
+        serde_json::to_string(&result).unwrap(),
+    )
 }
 
 /// What a secret may look like in a line: itself, URL-encoded, or a telling part of it.
@@ -553,6 +565,20 @@ async fn no_secret_or_token_reaches_a_log_line() {
             .create_pre_auth_code(token.expose())
             .await
     ));
+
+    // The operators' command: what it prints (text is built from these, JSON is these).
+    let admin = Tokens::from_config(&config, &s.aws);
+    let results: Vec<(String, String)> = vec![
+        shown(wxopen_admin::list(&admin).await),
+        shown(wxopen_admin::show(&admin, &s.appid(1)).await),
+        shown(wxopen_admin::refresh(&admin, &s.appid(1)).await),
+        shown(wxopen_admin::refresh_component(&admin).await),
+        shown(wxopen_admin::reconcile(&admin).await),
+    ];
+    for (debug_output, json) in results {
+        debug.push(debug_output);
+        debug.push(json);
+    }
 
     // ----- the checks -----
     let mut secrets = harvest.all();
