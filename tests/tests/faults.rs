@@ -692,7 +692,8 @@ fn issued_tokens(log: &[Exchange]) -> HashMap<String, Vec<(String, i64, i64)>> {
 }
 
 /// 24 simulated hours: a ticket pushed and a refresher run every 10 minutes (144 each), one
-/// account withdrawing every 2 hours and one authorizing every 2 hours, while WeChat answers
+/// account withdrawing every 2 hours (three of those pushes lost) and one authorizing every 2
+/// hours, while WeChat answers
 /// about 20% of all calls with -1 (busy) or 40001 (token invalid). At the end no refresh token
 /// is lost (the stored one is the one WeChat lists, for every account), every authorized account
 /// holds an access token WeChat issued and still honours, withdrawn accounts are marked, and the
@@ -729,10 +730,8 @@ async fn a_day_of_pushes_and_refreshes_with_a_fifth_of_wechat_calls_failing() {
     })
     .await
     .unwrap();
-    platform.sandbox.set_event_url(Some(&format!(
-        "{}/wechat/component/events",
-        server.base_url()
-    )));
+    let event_url = format!("{}/wechat/component/events", server.base_url());
+    platform.sandbox.set_event_url(Some(&event_url));
 
     // Morning: a ticket, and 30 of the 36 accounts authorized (through their pushes).
     let sandbox = &platform.sandbox;
@@ -764,7 +763,7 @@ async fn a_day_of_pushes_and_refreshes_with_a_fifth_of_wechat_calls_failing() {
     let mut withdrawn_at: HashMap<String, i64> = HashMap::new();
     let mut totals = Summary::default();
     let mut pushes_failed = 0;
-    let (mut withdrawals, mut authorizations) = (0, 0);
+    let (mut withdrawals, mut authorizations, mut lost_pushes) = (0, 0, 0);
     for step in 0..STEPS {
         sandbox.advance(STEP);
         if !sandbox.push_ticket().await.unwrap().success {
@@ -777,10 +776,18 @@ async fn a_day_of_pushes_and_refreshes_with_a_fifth_of_wechat_calls_failing() {
             .map(|a| a.account.appid)
             .collect();
         if step % 12 == 5 {
-            // The longest-authorized account withdraws.
+            // An authorized account withdraws, a different one each time. In the morning every
+            // other `unauthorized` push is lost on the way: the refresher learns it from 61003.
             let appid = &authorized[(step as usize / 12) % authorized.len()];
-            let push = sandbox.withdraw(appid).await.unwrap().unwrap();
-            pushes_failed += usize::from(!push.success);
+            if step < 72 && (step / 12) % 2 == 0 {
+                sandbox.set_event_url(None);
+                assert!(sandbox.withdraw(appid).await.unwrap().is_none());
+                sandbox.set_event_url(Some(&event_url));
+                lost_pushes += 1;
+            } else {
+                let push = sandbox.withdraw(appid).await.unwrap().unwrap();
+                pushes_failed += usize::from(!push.success);
+            }
             withdrawn_at.insert(appid.clone(), sandbox.now());
             withdrawals += 1;
         }
@@ -845,7 +852,10 @@ async fn a_day_of_pushes_and_refreshes_with_a_fifth_of_wechat_calls_failing() {
         stored_ticket.map(|t| t.ticket),
         Some(sandbox.ticket().ticket)
     );
+    // Never lost along the way either: no refresh token had to be taken back from the list.
+    assert_eq!(totals.recovered, 0, "{totals:?}");
     assert_eq!(totals.reauthorization_required, 0, "{totals:?}");
+    assert_eq!(totals.withdrawn, lost_pushes, "{totals:?}");
     assert_eq!(pushes_failed, 0);
 
     let wechat_errors = log
@@ -858,8 +868,8 @@ async fn a_day_of_pushes_and_refreshes_with_a_fifth_of_wechat_calls_failing() {
         })
         .count();
     println!(
-        "simulated day: {STEPS} ticket pushes and refresher runs, {withdrawals} withdrawals, \
-         {authorizations} authorizations, {live} accounts authorized at the end; WeChat calls {}, \
+        "simulated day: {STEPS} ticket pushes and refresher runs, {withdrawals} withdrawals \
+         ({lost_pushes} of them with the push lost), {authorizations} authorizations, {live} accounts authorized at the end; WeChat calls {}, \
          answered with an error {} ({:.1}%); refreshed {}, recovered {}, withdrawn by 61003 {}, \
          events settled by the refresher {}, failures by reason {:?}; wall time {:?}",
         log.len(),
