@@ -11,6 +11,8 @@ use quick_xml::events::Event;
 /// Bounds that keep a parse cheap whatever the input.
 const MAX_DEPTH: usize = 8;
 const MAX_FIELDS: usize = 256;
+/// WeChat's XML has no attributes; a bound keeps an element with thousands of them out.
+const MAX_ATTRIBUTES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
@@ -22,6 +24,9 @@ pub enum XmlError {
     Malformed(String),
     #[error("XML is nested or repeated beyond what WeChat sends (-40002 ParseXmlError)")]
     TooLarge,
+    /// WeChat sends none; a processing instruction is an instruction to some other parser.
+    #[error("XML with a processing instruction is refused (-40002 ParseXmlError)")]
+    ProcessingInstruction,
 }
 
 impl XmlError {
@@ -57,7 +62,7 @@ impl Fields {
 pub fn parse(input: &str) -> Result<Fields, XmlError> {
     // quick-xml hands a DOCTYPE over as an event, but refusing on sight is cheaper and also
     // covers declarations hidden where the event would not come (after a malformed prefix).
-    if contains_ignore_case(input, "<!DOCTYPE") || contains_ignore_case(input, "<!ENTITY") {
+    if has_declaration(input) {
         return Err(XmlError::Doctype);
     }
     let mut reader = Reader::from_str(input);
@@ -71,11 +76,13 @@ pub fn parse(input: &str) -> Result<Fields, XmlError> {
     loop {
         match reader.read_event().map_err(malformed)? {
             Event::Start(start) => {
+                check_attributes(&start)?;
                 open_element(&mut path, &mut seen_root)?;
                 path.push((element_name(start.name().as_ref()), false));
                 text.clear();
             }
             Event::Empty(start) => {
+                check_attributes(&start)?;
                 open_element(&mut path, &mut seen_root)?;
                 if !path.is_empty() {
                     let name = element_name(start.name().as_ref());
@@ -102,7 +109,8 @@ pub fn parse(input: &str) -> Result<Fields, XmlError> {
                 }
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::PI(_) => return Err(XmlError::ProcessingInstruction),
+            Event::Decl(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
     }
@@ -132,6 +140,17 @@ fn open_element(path: &mut [(String, bool)], seen_root: &mut bool) -> Result<(),
     }
 }
 
+/// Attributes are never read; they are only counted, without the duplicate check, whose cost
+/// grows with the square of their number.
+fn check_attributes(start: &quick_xml::events::BytesStart<'_>) -> Result<(), XmlError> {
+    let mut attributes = start.attributes();
+    attributes.with_checks(false);
+    if attributes.take(MAX_ATTRIBUTES + 1).count() > MAX_ATTRIBUTES {
+        return Err(XmlError::TooLarge);
+    }
+    Ok(())
+}
+
 fn element_name(raw: &str) -> String {
     raw.to_owned()
 }
@@ -156,11 +175,16 @@ fn push_field(
     Ok(())
 }
 
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// Whether `input` holds `<!DOCTYPE` or `<!ENTITY` in any case. Only where the substring
+/// search finds `<!` are the words compared.
+fn has_declaration(input: &str) -> bool {
+    input.match_indices("<!").any(|(at, _)| {
+        let rest = &input.as_bytes()[at + 2..];
+        ["DOCTYPE", "ENTITY"].iter().any(|word| {
+            rest.get(..word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        })
+    })
 }
 
 #[cfg(test)]
@@ -212,5 +236,38 @@ mod tests {
         assert_eq!(parse(&deep), Err(XmlError::TooLarge));
         let wide = format!("<xml>{}</xml>", "<A>1</A>".repeat(300));
         assert_eq!(parse(&wide), Err(XmlError::TooLarge));
+        let attributes: String = (0..17).map(|i| format!(" a{i}=\"1\"")).collect();
+        assert_eq!(
+            parse(&format!("<xml><A{attributes}>1</A></xml>")),
+            Err(XmlError::TooLarge)
+        );
+        assert_eq!(
+            parse(&format!("<xml{attributes}/>")),
+            Err(XmlError::TooLarge)
+        );
+        let sixteen: String = (0..16).map(|i| format!(" a{i}=\"1\"")).collect();
+        assert_eq!(
+            parse(&format!("<xml><A{sixteen}>1</A></xml>"))
+                .unwrap()
+                .get("A"),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn refuses_processing_instructions_but_not_the_declaration() {
+        assert_eq!(
+            parse("<?xml version=\"1.0\"?><xml><A>1</A></xml>")
+                .unwrap()
+                .get("A"),
+            Some("1")
+        );
+        for doc in [
+            "<?xml-stylesheet href=\"http://x/\"?><xml/>",
+            "<xml><A><?php echo 1; ?></A></xml>",
+            "<xml/><?pi?>",
+        ] {
+            assert_eq!(parse(doc), Err(XmlError::ProcessingInstruction), "{doc}");
+        }
     }
 }
