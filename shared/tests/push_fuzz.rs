@@ -809,7 +809,7 @@ fn valid_pushes_round_trip_exactly() {
         1 => push_spec_with(extras(300, 2)),
         4 => push_spec_with(extras(3, 9)),
     ];
-    fuzz("valid pushes round-trip", 150_000, specs, |spec| {
+    fuzz("valid pushes round-trip", 100_000, specs, |spec| {
         let leaves = spec.leaves();
         let mut mix = Mix(spec.render ^ 0x5eed);
         let xml = render(&leaves, &mut mix, &Inject::default());
@@ -1322,7 +1322,7 @@ fn mutated(spec: &PushSpec, mutation: &Mutation) -> Mutated {
 #[test]
 fn mutated_pushes_are_refused_with_the_exact_error() {
     let cases = (push_spec(), mutation());
-    fuzz("mutated pushes", 250_000, cases, |(spec, mutation)| {
+    fuzz("mutated pushes", 100_000, cases, |(spec, mutation)| {
         let (delivery, expect, leaves, encrypt) = mutated(&spec, &mutation);
         let outcome = open(&delivery);
         match expect {
@@ -1453,7 +1453,7 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 fn arbitrary_input_gets_a_typed_answer_from_every_layer() {
     fuzz(
         "arbitrary input",
-        600_000,
+        800_000,
         (arbitrary_input(), any::<bool>()),
         |(input, wrapped)| {
             let input = if wrapped {
