@@ -233,7 +233,7 @@ enum Pad {
     Pkcs7Block16,
     /// The last byte 0.
     Zero,
-    /// The last byte over 32.
+    /// A consistent pad, every byte its length, but longer than 32 (rounded to whole blocks).
     Over(u8),
     /// WeChat's length, but the first pad byte differs from the rest.
     Uneven,
@@ -253,14 +253,24 @@ fn frame(random: &[u8; 16], length: u32, message: &[u8], appid: &[u8], pad: Pad)
             let p = 16 - plain.len() % 16;
             plain.resize(plain.len() + p, p as u8);
         }
-        Pad::Zero | Pad::Over(_) | Pad::Uneven => {
+        Pad::Over(v) => {
+            let mut count = usize::from(v);
+            while !(plain.len() + count).is_multiple_of(16) {
+                count += 1;
+            }
+            if count > 255 {
+                count -= 16;
+            }
+            plain.resize(plain.len() + count, count as u8);
+        }
+        Pad::Zero | Pad::Uneven => {
             let start = plain.len();
             plain.resize(start + wechat, wechat as u8);
             let last = plain.len() - 1;
-            match pad {
-                Pad::Zero => plain[last] = 0,
-                Pad::Over(v) => plain[last] = v,
-                _ => plain[start] ^= 0x40,
+            if let Pad::Zero = pad {
+                plain[last] = 0;
+            } else {
+                plain[start] ^= 0x40;
             }
         }
     }
