@@ -727,11 +727,18 @@ async fn run_once(
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
 
-    let outcome = tokio::time::timeout(RUN_LIMIT, rx).await;
+    // The answer, or the process's end if it dies first (a panic at start-up, say).
+    let (outcome, exited) = tokio::select! {
+        outcome = tokio::time::timeout(RUN_LIMIT, rx) => (outcome.map(Result::ok), None),
+        exit = child.wait() => (Ok(None), Some(exit)),
+    };
     // Read while the process still lives (it now waits for its next event).
     let peak_rss_kb = child.id().and_then(peak_rss_kb);
     let _ = child.start_kill();
-    let exit = child.wait().await;
+    let exit = match exited {
+        Some(exit) => exit,
+        None => child.wait().await,
+    };
     server.abort();
     let logs = || {
         format!(
@@ -742,15 +749,15 @@ async fn run_once(
     };
     let (answered, body) = match outcome {
         Err(_) => return Err(format!("no answer within {RUN_LIMIT:?}{}", logs())),
-        Ok(Err(_)) => return Err(format!("exited early ({exit:?}){}", logs())),
-        Ok(Ok(Outcome::Error(kind, body))) => {
+        Ok(None) => return Err(format!("exited early ({exit:?}){}", logs())),
+        Ok(Some(Outcome::Error(kind, body))) => {
             return Err(format!(
                 "reported an error {kind}: {}{}",
                 String::from_utf8_lossy(&body),
                 logs()
             ));
         }
-        Ok(Ok(Outcome::Response(at, body))) => (at, body),
+        Ok(Some(Outcome::Response(at, body))) => (at, body),
     };
     let first_next = api
         .first_next
