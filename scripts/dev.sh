@@ -62,6 +62,7 @@ wait_for "$PUBLIC_BASE_URL/authorize" "the dev server" "$LOGS/dev.log"
 "$TARGET/debug/wechat-sandbox" --port "$SANDBOX_PORT" \
     --component-appid "$COMPONENT_APPID" \
     --event-url "$PUBLIC_BASE_URL/wechat/component/events" \
+    --message-url "$PUBLIC_BASE_URL/wechat/authorizers/\$APPID\$/events" \
     --ticket-interval-secs "$TICKET_EVERY_SECS" \
     >"$LOGS/sandbox.log" 2>&1 &
 pids+=($!)

@@ -275,6 +275,9 @@ cmd_start() {
     cat >"$env_tmp" <<EOF
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb_port
 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$sm_port
+# moto also plays SQS and EventBridge, where authorized accounts' messages are handed on.
+export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$sm_port
+export AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:$sm_port
 export AWS_REGION=$REGION
 export AWS_DEFAULT_REGION=$REGION
 export AWS_ACCESS_KEY_ID=local

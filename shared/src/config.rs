@@ -33,6 +33,18 @@ pub struct Config {
     pub wechat_timeout: Duration,
     /// Whether an account bound to one merchant may be taken by another's authorization.
     pub rebind: crate::authorization::RebindPolicy,
+    /// Where authorized accounts' messages are handed on (`MESSAGE_QUEUE_URL` or
+    /// `MESSAGE_EVENT_BUS`, not both); none drops them after the release check's cases.
+    pub message_target: Option<MessageTarget>,
+}
+
+/// The target of [`crate::handoff::Handoff`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageTarget {
+    /// An SQS queue URL (a `.fifo` queue also drops WeChat's retries).
+    Queue(String),
+    /// An EventBridge bus name or ARN.
+    EventBus(String),
 }
 
 impl Config {
@@ -77,7 +89,19 @@ impl Config {
             Some(_) => Some(origin("PUBLIC_BASE_URL", "")?),
             None => None,
         };
+        let message_target = match (get("MESSAGE_QUEUE_URL"), get("MESSAGE_EVENT_BUS")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "MESSAGE_EVENT_BUS",
+                    reason: "set MESSAGE_QUEUE_URL or MESSAGE_EVENT_BUS, not both".into(),
+                });
+            }
+            (Some(url), None) => Some(MessageTarget::Queue(url)),
+            (None, Some(bus)) => Some(MessageTarget::EventBus(bus)),
+            (None, None) => None,
+        };
         Ok(Self {
+            message_target,
             component_appid: required("COMPONENT_APPID")?,
             table_name: required("TABLE_NAME")?,
             secret_id: required("SECRET_ID")?,
@@ -146,6 +170,30 @@ mod tests {
         assert_eq!(config.refresh_margin, Duration::from_secs(1200));
         assert_eq!(config.refresh_concurrency, 16);
         assert_eq!(config.wechat_timeout, Duration::from_secs(5));
+        assert_eq!(config.message_target, None);
+    }
+
+    #[test]
+    fn messages_go_to_one_target() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MESSAGE_QUEUE_URL", "http://q/1/messages.fifo"));
+        assert_eq!(
+            Config::from_lookup(lookup(&pairs)).unwrap().message_target,
+            Some(MessageTarget::Queue("http://q/1/messages.fifo".into()))
+        );
+        pairs.push(("MESSAGE_EVENT_BUS", "platform"));
+        assert!(matches!(
+            Config::from_lookup(lookup(&pairs)).unwrap_err(),
+            ConfigError::Invalid {
+                name: "MESSAGE_EVENT_BUS",
+                ..
+            }
+        ));
+        pairs.remove(3);
+        assert_eq!(
+            Config::from_lookup(lookup(&pairs)).unwrap().message_target,
+            Some(MessageTarget::EventBus("platform".into()))
+        );
     }
 
     #[test]

@@ -2,16 +2,20 @@
 //!
 //! One module per concept: [`config`] (the environment contract), [`secrets`] (the platform's
 //! secret), [`crypto`] (WeChat's message scheme), [`push`] (pushes and their messages),
-//! [`store`] (DynamoDB state).
+//! [`store`] (DynamoDB state), [`message`] and [`handoff`] (authorized accounts' messages and
+//! where they go), [`release_check`] (全网发布).
 
 pub mod authorization;
 pub mod aws;
 pub mod config;
 pub mod crypto;
+pub mod handoff;
 pub mod html;
+pub mod message;
 pub mod metrics;
 pub mod push;
 pub mod refresh;
+pub mod release_check;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

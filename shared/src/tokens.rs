@@ -139,6 +139,22 @@ pub struct Tokens {
     cached_component_token: Mutex<Option<CachedToken>>,
 }
 
+/// An access token and when it expires (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token: Secret,
+    pub expires_at: i64,
+}
+
+impl AccessToken {
+    fn new(token: &Secret, expires_at: i64) -> Self {
+        Self {
+            token: token.clone(),
+            expires_at,
+        }
+    }
+}
+
 /// A component token held in memory, and until when it may be used without the store.
 struct CachedToken {
     token: Secret,
@@ -229,12 +245,20 @@ impl Tokens {
     /// A component token that is not within the refresh margin of expiry, refreshing it if
     /// needed (by this caller only if it wins the lease).
     pub async fn component_access_token(&self) -> Result<Secret, TokenError> {
+        Ok(self.component_token_other_than(None).await?.token)
+    }
+
+    /// [`Self::component_access_token`] with its expiry, for callers that cache it themselves.
+    pub async fn component_access_token_until(&self) -> Result<AccessToken, TokenError> {
         self.component_token_other_than(None).await
     }
 
     /// Like [`Self::component_access_token`], but `failed` (a token an API just refused) is
     /// replaced rather than returned.
-    async fn component_token_other_than(&self, failed: Option<&str>) -> Result<Secret, TokenError> {
+    async fn component_token_other_than(
+        &self,
+        failed: Option<&str>,
+    ) -> Result<AccessToken, TokenError> {
         if let Some(token) = self.cached_component_token(failed) {
             return Ok(token);
         }
@@ -250,7 +274,7 @@ impl Tokens {
                 && *expires_at > now + self.margin()
             {
                 self.cache_component_token(token, *expires_at);
-                return Ok(token.clone());
+                return Ok(AccessToken::new(token, *expires_at));
             }
             if let Some(token) = self.refresh_component_token(failed).await? {
                 return Ok(token);
@@ -259,7 +283,7 @@ impl Tokens {
             if let Some((token, expires_at)) = current
                 && expires_at > now + 60
             {
-                return Ok(token);
+                return Ok(AccessToken::new(&token, expires_at));
             }
             if Instant::now() >= deadline {
                 return Err(TokenError::RefreshInProgress);
@@ -273,7 +297,7 @@ impl Tokens {
     pub async fn refresh_component_token(
         &self,
         failed: Option<&str>,
-    ) -> Result<Option<Secret>, TokenError> {
+    ) -> Result<Option<AccessToken>, TokenError> {
         let now = self.now();
         let won = self
             .store
@@ -306,7 +330,7 @@ impl Tokens {
                 }
                 self.cache_component_token(&token, now + expires_in);
                 tracing::info!(expires_in, "component token refreshed");
-                Ok(Some(token))
+                Ok(Some(AccessToken::new(&token, now + expires_in)))
             }
             Err(error) => {
                 self.store
@@ -319,7 +343,7 @@ impl Tokens {
 
     /// The cached component token, if it is young enough, outside the refresh margin and not
     /// `failed`; a cached token that is `failed` is dropped.
-    fn cached_component_token(&self, failed: Option<&str>) -> Option<Secret> {
+    fn cached_component_token(&self, failed: Option<&str>) -> Option<AccessToken> {
         if self.settings.component_token_cache.is_zero() {
             return None;
         }
@@ -330,7 +354,7 @@ impl Tokens {
             return None;
         }
         (Instant::now() < entry.until && entry.expires_at > self.now() + self.margin())
-            .then(|| entry.token.clone())
+            .then(|| AccessToken::new(&entry.token, entry.expires_at))
     }
 
     fn cache_component_token(&self, token: &Secret, expires_at: i64) {
@@ -432,7 +456,8 @@ impl Tokens {
                 );
                 let fresh = self
                     .component_token_other_than(Some(token.expose()))
-                    .await?;
+                    .await?
+                    .token;
                 Ok(call(fresh).await?)
             }
             result => Ok(result?),
@@ -470,6 +495,17 @@ impl Tokens {
         &self,
         authorizer_appid: &str,
     ) -> Result<Secret, TokenError> {
+        Ok(self
+            .authorizer_access_token_until(authorizer_appid)
+            .await?
+            .token)
+    }
+
+    /// [`Self::authorizer_access_token`] with its expiry.
+    pub async fn authorizer_access_token_until(
+        &self,
+        authorizer_appid: &str,
+    ) -> Result<AccessToken, TokenError> {
         let deadline = Instant::now() + self.settings.wait_for_refresh;
         loop {
             let now = self.now();
@@ -477,7 +513,7 @@ impl Tokens {
             if let Some(token) = &record.access_token
                 && record.access_token_expires_at > now + self.margin()
             {
-                return Ok(token.clone());
+                return Ok(AccessToken::new(token, record.access_token_expires_at));
             }
             let seen = record.access_token.as_ref().map(Secret::expose);
             match self
@@ -487,8 +523,8 @@ impl Tokens {
                 AuthorizerRefresh::Refreshed { .. } => {
                     // Whatever its lifetime, the token just issued is the one to use.
                     let fresh = self.usable_authorizer(authorizer_appid).await?;
-                    if let Some(token) = fresh.access_token {
-                        return Ok(token);
+                    if let Some(token) = &fresh.access_token {
+                        return Ok(AccessToken::new(token, fresh.access_token_expires_at));
                     }
                 }
                 // The next read reports the new status.
@@ -496,10 +532,10 @@ impl Tokens {
                     self.usable_authorizer(authorizer_appid).await?;
                 }
                 AuthorizerRefresh::Skipped => {
-                    if let Some(token) = record.access_token
+                    if let Some(token) = &record.access_token
                         && record.access_token_expires_at > now + 60
                     {
-                        return Ok(token);
+                        return Ok(AccessToken::new(token, record.access_token_expires_at));
                     }
                 }
             }

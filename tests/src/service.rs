@@ -9,6 +9,7 @@ use lambda_http::{Request, Response};
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, REFERER};
 use wxopen::authorization::RebindPolicy;
+use wxopen::config::MessageTarget;
 
 use crate::dev_server::{self, DevServer};
 use crate::sandbox::{Sandbox, SandboxConfig};
@@ -29,9 +30,23 @@ pub struct App {
     pub link: auth_link::AuthLink,
     pub callback: auth_callback::AuthCallback,
     pub receiver: ticket_receiver::Receiver,
+    pub vendor: token_vendor::TokenVendor,
 }
 
+/// The IAM caller the local stand-in for API Gateway reports on token routes (API Gateway
+/// itself verifies the SigV4 signature; nothing local can).
+pub const LOCAL_CALLER_ARN: &str = "arn:aws:iam::000000000000:user/local-developer";
+
 impl App {
+    pub fn new(config: &wxopen::Config, aws: &aws_config::SdkConfig) -> Self {
+        Self {
+            link: auth_link::AuthLink::new(config, aws).expect("PUBLIC_BASE_URL is set"),
+            callback: auth_callback::AuthCallback::new(config, aws),
+            receiver: ticket_receiver::Receiver::new(config, aws),
+            vendor: token_vendor::TokenVendor::new(config, aws),
+        }
+    }
+
     pub async fn route(
         &self,
         request: Request,
@@ -40,6 +55,12 @@ impl App {
             "/authorize" => auth_link::handle(&self.link, request).await,
             "/authorize/callback" => auth_callback::handle(&self.callback, request).await,
             "/wechat/component/events" => ticket_receiver::handle(&self.receiver, request).await,
+            path if path.starts_with("/wechat/authorizers/") => {
+                ticket_receiver::handle(&self.receiver, request).await
+            }
+            path if path.starts_with("/tokens/") => {
+                token_vendor::handle(&self.vendor, with_iam_caller(request, LOCAL_CALLER_ARN)).await
+            }
             // API Gateway answers routes it does not have (a browser's /favicon.ico) itself.
             _ => Ok(Response::builder()
                 .status(404)
@@ -58,6 +79,19 @@ impl Service {
     /// `pushes`: whether the sandbox pushes to our event URL (off: the browser comes back, the
     /// push never does).
     pub async fn with(rebind: RebindPolicy, pushes: bool) -> Self {
+        Self::build(rebind, pushes, None).await
+    }
+
+    /// The service handing authorized accounts' messages on to `target`.
+    pub async fn with_message_target(target: MessageTarget) -> Self {
+        Self::build(RebindPolicy::Refuse, true, Some(target)).await
+    }
+
+    async fn build(
+        rebind: RebindPolicy,
+        pushes: bool,
+        message_target: Option<MessageTarget>,
+    ) -> Self {
         let aws = aws().await;
         let component = unique_appid();
         let sandbox = Sandbox::start(SandboxConfig {
@@ -87,12 +121,13 @@ impl Service {
         config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
         config.push_timestamp_tolerance = Duration::ZERO;
         config.rebind = rebind;
-        let app = Arc::new(App {
-            link: auth_link::AuthLink::new(&config, &aws).unwrap(),
-            callback: auth_callback::AuthCallback::new(&config, &aws),
-            receiver: ticket_receiver::Receiver::new(&config, &aws),
-        });
+        config.message_target = message_target;
+        let app = Arc::new(App::new(&config, &aws));
         assert!(cell.set(app.clone()).is_ok());
+        sandbox.set_message_url(Some(&format!(
+            "{}/wechat/authorizers/$APPID$/events",
+            server.base_url().trim_end_matches('/')
+        )));
         if pushes {
             sandbox.set_event_url(Some(&format!(
                 "{}/wechat/component/events",
@@ -271,4 +306,17 @@ pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
         + start.len();
     let to = text[from..].find(end).unwrap() + from;
     &text[from..to]
+}
+
+/// `request` as API Gateway hands it on after verifying `caller_arn`'s SigV4 signature.
+pub fn with_iam_caller(request: Request, caller_arn: &str) -> Request {
+    use lambda_http::RequestExt;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+    let context: ApiGatewayV2httpRequestContext = serde_json::from_value(serde_json::json!({
+        "http": { "method": request.method().as_str(), "path": request.uri().path() },
+        "authorizer": { "iam": { "userArn": caller_arn, "accountId": "000000000000" } },
+    }))
+    .expect("a well-formed request context");
+    request.with_request_context(RequestContext::ApiGatewayV2(context))
 }

@@ -1,8 +1,11 @@
-//! The handler behind WeChat's authorization event URL (授权事件接收URL).
+//! The handler behind WeChat's authorization event URL (授权事件接收URL) and its message URL
+//! (消息与事件接收URL, `/wechat/authorizers/{appid}/events`, see [`messages`]).
 //!
 //! The push path is: check the request, verify the signature, decrypt, parse, one conditional
 //! write, answer `success`. Anything refused gets a 4xx naming the reason and changes nothing;
 //! anything that could not be stored gets a 5xx so that WeChat retries.
+
+pub mod messages;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +13,11 @@ use std::time::Duration;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use wxopen::authorization::{self, Origin, RebindPolicy};
+use wxopen::handoff::{Handoff, HandoffError};
 use wxopen::push::{ComponentInfo, ComponentPush, Envelope, PushError};
 use wxopen::secrets::ComponentKeys;
 use wxopen::store::event_key;
-use wxopen::tokens::Tokens;
+use wxopen::tokens::{TokenError, Tokens};
 use wxopen::{Config, CryptoError, SecretError, StoreError, Written};
 
 /// WeChat's pushes are a few hundred bytes; anything near this is not from WeChat.
@@ -39,6 +43,10 @@ pub struct Receiver {
     pub rebind: RebindPolicy,
     /// See [`ACT_BUDGET`]; zero only records.
     pub act_budget: Duration,
+    /// Where authorized accounts' messages go.
+    pub handoff: Handoff,
+    /// See [`messages::MESSAGE_BUDGET`].
+    pub message_budget: Duration,
 }
 
 impl Receiver {
@@ -50,6 +58,8 @@ impl Receiver {
             tokens: Tokens::from_config(config, aws),
             rebind: config.rebind,
             act_budget: ACT_BUDGET,
+            handoff: Handoff::new(config.message_target.as_ref(), aws),
+            message_budget: messages::MESSAGE_BUDGET,
         }
     }
 }
@@ -81,6 +91,18 @@ pub enum Rejection {
     Secret(#[source] SecretError),
     #[error("the push could not be stored")]
     Store(#[source] StoreError),
+    #[error("{0:?} is not an authorizer appid")]
+    BadAuthorizerAppid(String),
+    #[error("the message is addressed to {to_user_name}, not to test account {appid}")]
+    WrongAccount { appid: String, to_user_name: String },
+    #[error("the message could not be handed on")]
+    Handoff(#[source] HandoffError),
+    #[error("the release check's authorization code could not be answered")]
+    ReleaseCheck(#[source] TokenError),
+    #[error("the release check's authorization code belongs to {0}, not to this account")]
+    ForeignAuthCode(String),
+    #[error("out of time answering the release check")]
+    OutOfTime,
 }
 
 impl Rejection {
@@ -88,8 +110,11 @@ impl Rejection {
         match self {
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadAuthorizerAppid(_) => StatusCode::NOT_FOUND,
             Self::StaleTimestamp(_)
             | Self::WrongAppid(_)
+            | Self::WrongAccount { .. }
+            | Self::ForeignAuthCode(_)
             | Self::Crypto(CryptoError::ValidateSignature | CryptoError::ValidateAppid) => {
                 StatusCode::FORBIDDEN
             }
@@ -99,8 +124,10 @@ impl Rejection {
             | Self::BadTimestamp
             | Self::Push(_)
             | Self::Crypto(_) => StatusCode::BAD_REQUEST,
-            Self::Secret(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Secret(_) | Self::Handoff(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ReleaseCheck(_) => StatusCode::BAD_GATEWAY,
+            Self::OutOfTime => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 }
@@ -114,10 +141,16 @@ pub struct Accepted {
 }
 
 /// The Lambda handler: always an HTTP answer, never a function error, so WeChat sees the reason.
+/// A path ending in `/authorizers/{appid}/events` is the message URL; any other is the
+/// authorization event URL (a function URL or `cargo lambda watch` adds its own prefix).
 pub async fn handle(
     receiver: &Receiver,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
+    if let Some(appid) = messages::authorizer_appid(request.uri().path()) {
+        let appid = appid.to_owned();
+        return Ok(messages::handle(receiver, &appid, &request).await);
+    }
     let response = match receive(receiver, &request, wxopen::unix_now()).await {
         Ok(accepted) => {
             tracing::info!(
@@ -128,18 +161,21 @@ pub async fn handle(
             );
             text(StatusCode::OK, "success".to_owned())
         }
-        Err(rejection) => {
-            let status = rejection.status();
-            if status.is_server_error() {
-                let cause = std::error::Error::source(&rejection).map(ToString::to_string);
-                tracing::error!(reason = %rejection, cause, "push not stored; WeChat will retry");
-            } else {
-                tracing::warn!(reason = %rejection, status = status.as_u16(), "push refused");
-            }
-            text(status, rejection.to_string())
-        }
+        Err(rejection) => refused(&rejection),
     };
     Ok(response)
+}
+
+/// The answer to a push that was not accepted, logged by its reason.
+pub fn refused(rejection: &Rejection) -> Response<Body> {
+    let status = rejection.status();
+    if status.is_server_error() {
+        let cause = std::error::Error::source(rejection).map(ToString::to_string);
+        tracing::error!(reason = %rejection, cause, "push not handled; WeChat will retry");
+    } else {
+        tracing::warn!(reason = %rejection, status = status.as_u16(), "push refused");
+    }
+    text(status, rejection.to_string())
 }
 
 /// Checks, decrypts and stores one push; `now` is Unix seconds.
@@ -148,27 +184,7 @@ pub async fn receive(
     request: &Request,
     now: i64,
 ) -> Result<Accepted, Rejection> {
-    if request.method() != Method::POST {
-        return Err(Rejection::Method);
-    }
-    let body = body_text(request.body())?;
-    let query = request.query_string_parameters();
-    let param = |name: &'static str| {
-        query
-            .first(name)
-            .filter(|v| !v.is_empty())
-            .ok_or(Rejection::MissingParameter(name))
-    };
-    let msg_signature = param("msg_signature")?;
-    let timestamp = param("timestamp")?;
-    let nonce = param("nonce")?;
-    if query.first("encrypt_type").is_some_and(|t| t != "aes") {
-        return Err(Rejection::NotEncrypted);
-    }
-    check_timestamp(timestamp, now, receiver.timestamp_tolerance)?;
-
-    let envelope = Envelope::parse(body)?;
-    let keys = verified_keys(receiver, msg_signature, timestamp, nonce, &envelope.encrypt).await?;
+    let (envelope, keys) = open(receiver, request, now).await?;
     match envelope.app_id.as_deref() {
         None => return Err(PushError::MissingField("AppId").into()),
         Some(appid) if appid != receiver.component_appid => {
@@ -195,6 +211,37 @@ pub async fn receive(
         create_time: push.create_time,
         written,
     })
+}
+
+/// The checks every push to either URL passes: method, size, query, timestamp, envelope and
+/// signature. Returns the envelope and the keys that verified it, ready to decrypt.
+async fn open(
+    receiver: &Receiver,
+    request: &Request,
+    now: i64,
+) -> Result<(Envelope, Arc<ComponentKeys>), Rejection> {
+    if request.method() != Method::POST {
+        return Err(Rejection::Method);
+    }
+    let body = body_text(request.body())?;
+    let query = request.query_string_parameters();
+    let param = |name: &'static str| {
+        query
+            .first(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(Rejection::MissingParameter(name))
+    };
+    let msg_signature = param("msg_signature")?;
+    let timestamp = param("timestamp")?;
+    let nonce = param("nonce")?;
+    if query.first("encrypt_type").is_some_and(|t| t != "aes") {
+        return Err(Rejection::NotEncrypted);
+    }
+    check_timestamp(timestamp, now, receiver.timestamp_tolerance)?;
+
+    let envelope = Envelope::parse(body)?;
+    let keys = verified_keys(receiver, msg_signature, timestamp, nonce, &envelope.encrypt).await?;
+    Ok((envelope, keys))
 }
 
 /// Completes or withdraws an authorization the push tells of, within the budget. The push is
@@ -288,7 +335,7 @@ async fn verified_keys(
     Ok(fresh)
 }
 
-fn text(status: StatusCode, body: String) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")

@@ -35,6 +35,9 @@ struct Args {
     /// The platform's 授权事件接收URL, where tickets and authorization events are pushed.
     #[arg(long, value_name = "URL")]
     event_url: Option<String>,
+    /// The platform's 消息与事件接收URL, `$APPID$` where the appid goes: the release check's target.
+    #[arg(long, value_name = "URL")]
+    message_url: Option<String>,
     /// Seconds between ticket pushes (0: only on demand) [default: 600].
     #[arg(long, value_name = "SECS")]
     ticket_interval_secs: Option<f64>,
@@ -112,6 +115,9 @@ fn load(args: Args) -> Result<SandboxConfig, CliError> {
     }
     if args.event_url.is_some() {
         config.event_url = args.event_url;
+    }
+    if args.message_url.is_some() {
+        config.message_url = args.message_url;
     }
     if let Some(v) = args.ticket_interval_secs {
         config.ticket_interval = secs(v, "ticket-interval-secs")?;

@@ -33,11 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let config = wxopen::Config::from_env()?;
     let aws = wxopen::aws::load().await;
-    let app = Arc::new(App {
-        link: auth_link::AuthLink::new(&config, &aws)?,
-        callback: auth_callback::AuthCallback::new(&config, &aws),
-        receiver: ticket_receiver::Receiver::new(&config, &aws),
-    });
+    let app = Arc::new(App::new(&config, &aws));
     let refresher = Refresher::new(&config, &aws);
     let server = dev_server::serve_on(args.port, move |request| {
         let app = Arc::clone(&app);

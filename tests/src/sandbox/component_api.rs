@@ -165,28 +165,13 @@ async fn call(
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    shared
-        .calls
-        .lock()
-        .expect("calls lock")
-        .record(&api, about(&shared, &api, &body).as_deref());
+    shared.record_call(&api, about(&shared, &api, &body).as_deref());
     if !APIS.contains(&api.as_str()) {
         let error = WxError::from_errcode(48001);
         return (StatusCode::NOT_FOUND, Json(error.body())).into_response();
     }
-
-    let plan = shared.faults.lock().expect("faults lock").on_call(&api);
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
-    if let Some(hang) = plan.hang {
-        tokio::time::sleep(hang).await;
-        tracing::info!(api = %api, errcode = -1, "component API call hung (injected)");
-        return Json(WxError::SystemBusy.body()).into_response();
-    }
-    if let Some(error) = plan.error {
-        tracing::info!(api = %api, errcode = error.errcode(), "component API call failed (injected)");
-        return Json(error.body()).into_response();
+    if let Some(answer) = shared.injected(&api).await {
+        return answer;
     }
 
     let token = query.get("component_access_token").map(String::as_str);

@@ -15,9 +15,11 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::calls::Calls;
+use super::custom_api::CustomMessage;
 use super::faults::Fault;
 use super::pages::escape;
 use super::pushes::PushRecord;
+use super::release_check::ReleaseCheckReport;
 use super::state::{AccountStatus, Ticket};
 use super::{Authorized, PushMessage, SandboxError, Shared};
 
@@ -42,6 +44,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/clock", get(clock))
         .route("/sandbox/clock/advance", post(advance))
         .route("/sandbox/clock/freeze", post(freeze))
+        .route("/sandbox/release-check", post(release_check))
+        .route("/sandbox/custom-messages", get(custom_messages))
 }
 
 /// A control request that could not be carried out.
@@ -51,12 +55,14 @@ pub enum ControlError {
     Body(String),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error("no message URL: give message_url, or start the sandbox with one")]
+    NoMessageUrl,
 }
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         let status = match &self {
-            Self::Body(_) => StatusCode::BAD_REQUEST,
+            Self::Body(_) | Self::NoMessageUrl => StatusCode::BAD_REQUEST,
             Self::Sandbox(SandboxError::UnknownAccount(_)) => StatusCode::NOT_FOUND,
             Self::Sandbox(_) => StatusCode::CONFLICT,
         };
@@ -77,6 +83,37 @@ pub struct ErrorAnswer {
 
 fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ControlError> {
     serde_json::from_slice(bytes).map_err(|e| ControlError::Body(e.to_string()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReleaseCheckRequest {
+    /// Defaults to the configured `message_url`.
+    pub message_url: Option<String>,
+    /// Defaults to all five groups.
+    pub groups: Option<Vec<u8>>,
+}
+
+async fn release_check(
+    State(shared): State<Arc<Shared>>,
+    bytes: Bytes,
+) -> Result<Json<ReleaseCheckReport>, ControlError> {
+    let request: ReleaseCheckRequest = if bytes.is_empty() {
+        ReleaseCheckRequest::default()
+    } else {
+        body(&bytes)?
+    };
+    let url = request
+        .message_url
+        .or_else(|| shared.message_url())
+        .ok_or(ControlError::NoMessageUrl)?;
+    let groups = request.groups.unwrap_or_else(|| (1..=5).collect());
+    Ok(Json(
+        super::release_check::run(&shared, &url, &groups).await,
+    ))
+}
+
+async fn custom_messages(State(shared): State<Arc<Shared>>) -> Json<Vec<CustomMessage>> {
+    Json(shared.custom_messages().clone())
 }
 
 async fn calls(State(shared): State<Arc<Shared>>) -> Json<Calls> {

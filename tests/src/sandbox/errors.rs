@@ -117,6 +117,16 @@ impl WxError {
     }
 }
 
+impl WxError {
+    /// The answer of a call that succeeded and returns nothing else.
+    pub fn ok_body() -> ErrorBody {
+        ErrorBody {
+            errcode: 0,
+            errmsg: "ok".into(),
+        }
+    }
+}
+
 /// `{"errcode": N, "errmsg": "..."}`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {

@@ -6,19 +6,23 @@
 //!
 //! One module per concept: [`accounts`] (the simulated authorizers), [`state`] (what WeChat
 //! remembers and its rules), [`component_api`] (`/cgi-bin/component/...`), [`pages`] (the
-//! authorization pages), [`pushes`] (deliveries to the event URL), [`faults`] and [`calls`]
-//! (injected errors and counters), [`control`] (`/sandbox/...`), [`clock`] (controllable time).
+//! authorization pages), [`pushes`] (deliveries to the event URL), [`custom_api`] (the
+//! customer-service message API), [`release_check`] (全网发布, run against the message URL),
+//! [`faults`] and [`calls`] (injected errors and counters), [`control`] (`/sandbox/...`),
+//! [`clock`] (controllable time).
 
 pub mod accounts;
 pub mod calls;
 pub mod clock;
 pub mod component_api;
 pub mod control;
+pub mod custom_api;
 pub mod errors;
 pub mod faults;
 pub mod pages;
 pub mod pushes;
 mod random;
+pub mod release_check;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -31,9 +35,11 @@ use wxopen::{CryptoError, MessageCrypto};
 
 pub use accounts::{Account, AccountKind};
 pub use calls::Calls;
+pub use custom_api::CustomMessage;
 pub use errors::{ErrorBody, WxError};
 pub use faults::{ALL_APIS, Fault};
 pub use pushes::{Attempt, PushRecord};
+pub use release_check::{CaseResult, ReleaseCheckReport};
 pub use state::{AccountStatus, Grant, Ticket};
 
 use clock::Clock;
@@ -69,6 +75,9 @@ pub struct SandboxConfig {
     pub encoding_aes_key: String,
     /// The platform's 授权事件接收URL; no pushes are sent while it is unset.
     pub event_url: Option<String>,
+    /// The platform's 消息与事件接收URL, with `$APPID$` where the account's appid goes: the
+    /// release check's default target.
+    pub message_url: Option<String>,
     /// A ticket is pushed this often (WeChat: every 10 minutes); zero: only on demand.
     #[serde(rename = "ticket_interval_secs", with = "secs")]
     pub ticket_interval: Duration,
@@ -113,6 +122,7 @@ impl Default for SandboxConfig {
             token: crate::TEST_TOKEN.into(),
             encoding_aes_key: crate::TEST_ENCODING_AES_KEY.into(),
             event_url: None,
+            message_url: None,
             ticket_interval: Duration::from_secs(600),
             ticket_ttl: Duration::from_secs(12 * 3600),
             component_token_ttl: Duration::from_secs(7200),
@@ -141,6 +151,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("token", &"<redacted>")
             .field("encoding_aes_key", &"<redacted>")
             .field("event_url", &self.event_url)
+            .field("message_url", &self.message_url)
             .field("ticket_interval", &self.ticket_interval)
             .field("auth_domains", &self.auth_domains)
             .field("refresh_token_rotation", &self.refresh_token_rotation)
@@ -211,7 +222,11 @@ pub struct Shared {
     faults: Mutex<Faults>,
     calls: Mutex<Calls>,
     event_url: Mutex<Option<String>>,
+    message_url: Mutex<Option<String>>,
     pusher: Pusher,
+    /// Signs and encrypts the release check's messages.
+    crypto: MessageCrypto,
+    custom_messages: Mutex<Vec<CustomMessage>>,
 }
 
 impl Shared {
@@ -225,7 +240,7 @@ impl Shared {
         let mut state = State::new(config.rules(), config.accounts.clone());
         state.issue_ticket(clock.now());
         let pusher = Pusher::new(
-            crypto,
+            crypto.clone(),
             Delivery {
                 timeout: config.push_timeout,
                 retries: config.push_retries,
@@ -234,12 +249,15 @@ impl Shared {
         );
         Ok(Self {
             event_url: Mutex::new(config.event_url.clone()),
+            message_url: Mutex::new(config.message_url.clone()),
             config,
             clock,
             state: Mutex::new(state),
             faults: Mutex::default(),
             calls: Mutex::default(),
             pusher,
+            crypto,
+            custom_messages: Mutex::default(),
         })
     }
 
@@ -253,6 +271,39 @@ impl Shared {
 
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("sandbox state lock")
+    }
+
+    fn record_call(&self, api: &str, authorizer_appid: Option<&str>) {
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .record(api, authorizer_appid);
+    }
+
+    /// Applies the faults set for `api`: waits out any latency, and answers for the API when
+    /// a hang or an error is injected.
+    async fn injected(&self, api: &str) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse;
+        let plan = self.faults.lock().expect("faults lock").on_call(api);
+        if !plan.latency.is_zero() {
+            tokio::time::sleep(plan.latency).await;
+        }
+        if let Some(hang) = plan.hang {
+            tokio::time::sleep(hang).await;
+            tracing::info!(api, errcode = -1, "API call hung (injected)");
+            return Some(axum::Json(WxError::SystemBusy.body()).into_response());
+        }
+        let error = plan.error?;
+        tracing::info!(api, errcode = error.errcode(), "API call failed (injected)");
+        Some(axum::Json(error.body()).into_response())
+    }
+
+    fn custom_messages(&self) -> MutexGuard<'_, Vec<CustomMessage>> {
+        self.custom_messages.lock().expect("custom messages lock")
+    }
+
+    fn message_url(&self) -> Option<String> {
+        self.message_url.lock().expect("message url lock").clone()
     }
 
     fn event_url(&self) -> Option<String> {
@@ -382,6 +433,7 @@ impl Sandbox {
             .map_err(|source| SandboxError::Bind { port, source })?;
         let router = axum::Router::new()
             .merge(component_api::routes())
+            .merge(custom_api::routes())
             .merge(pages::routes())
             .merge(control::routes())
             .with_state(Arc::clone(&shared));
@@ -553,6 +605,15 @@ impl Sandbox {
         *self.shared.event_url.lock().expect("event url lock") = url.map(str::to_owned);
     }
 
+    /// The 消息与事件接收URL the release check defaults to (`$APPID$` where the appid goes).
+    pub fn message_url(&self) -> Option<String> {
+        self.shared.message_url()
+    }
+
+    pub fn set_message_url(&self, url: Option<&str>) {
+        *self.shared.message_url.lock().expect("message url lock") = url.map(str::to_owned);
+    }
+
     // ----- accounts -----
 
     /// The accounts and whether each has authorized the platform.
@@ -579,6 +640,29 @@ impl Sandbox {
             .push(PushMessage::Authorization(grant.clone()))
             .await;
         Ok(Authorized { grant, push })
+    }
+
+    /// Runs WeChat's release check (全网发布) for `groups` (1..=5) against `message_url`
+    /// (`$APPID$` where the appid goes), then pushes a ticket to the event URL if one is set.
+    pub async fn release_check(&self, message_url: &str, groups: &[u8]) -> ReleaseCheckReport {
+        release_check::run(&self.shared, message_url, groups).await
+    }
+
+    /// Posts one message (decrypted XML) to `url` as WeChat posts to the message URL:
+    /// encrypted, signed, `ToUserName` outside. Returns the answer's status and body.
+    pub async fn send_message(
+        &self,
+        url: &str,
+        to_user_name: &str,
+        xml: &str,
+    ) -> Result<(u16, String), String> {
+        let http = reqwest::Client::new();
+        release_check::post_message(&self.shared, &http, url, to_user_name, xml).await
+    }
+
+    /// The customer-service messages accepted so far, oldest first.
+    pub fn custom_messages(&self) -> Vec<CustomMessage> {
+        self.shared.custom_messages().clone()
     }
 
     /// The account withdraws its authorization: its tokens stop working (61003) and

@@ -1,0 +1,202 @@
+//! The message URL (消息与事件接收URL, `/wechat/authorizers/{appid}/events`): messages and
+//! events of authorized accounts, verified and decrypted like the authorization event URL's.
+//!
+//! The release check's test accounts get the answers it expects (SPEC.md §4); every other
+//! message is handed on (SQS or EventBridge) and answered `success` only once it is.
+
+use std::time::Duration;
+
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use wxopen::handoff::Handed;
+use wxopen::message::{AuthorizerMessage, HandedMessage, text_reply};
+use wxopen::release_check::{self, Case, FROM_API_SUFFIX};
+
+use crate::{Receiver, Rejection, open, refused, text};
+
+/// WeChat waits 5 s for the answer; the release check's code exchange and customer-service
+/// message must fit in this, leaving room for the answer itself.
+pub const MESSAGE_BUDGET: Duration = Duration::from_secs(4);
+
+/// What a message was answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `success`: handed on (or dropped, with no target configured).
+    Success(Handed),
+    /// An empty 200, as the release check expects after `QUERY_AUTH_CODE`.
+    Empty,
+    /// A passive reply, encrypted: the sealed XML and, for the log and tests, its plain text.
+    Reply { xml: String, content: String },
+}
+
+/// The authorizer appid of a message URL path (`.../authorizers/{appid}/events`), checked for
+/// shape only, or `None` when the path is not the message URL.
+pub fn authorizer_appid(path: &str) -> Option<&str> {
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let (events, appid, authorizers) = (segments.next()?, segments.next()?, segments.next()?);
+    (events == "events" && authorizers == "authorizers").then_some(appid)
+}
+
+/// WeChat's appids: `wx` and 16 lowercase hex digits.
+fn well_formed(appid: &str) -> bool {
+    appid.len() == 18
+        && appid.starts_with("wx")
+        && appid[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The Lambda answer for one message: never a function error, so WeChat sees the reason.
+pub async fn handle(receiver: &Receiver, appid: &str, request: &Request) -> Response<Body> {
+    match receive(receiver, appid, request, wxopen::unix_now()).await {
+        Ok(answer) => {
+            tracing::info!(
+                authorizer_appid = appid,
+                answer = answer.kind(),
+                "message answered"
+            );
+            match answer {
+                Answer::Success(_) => text(StatusCode::OK, "success".to_owned()),
+                Answer::Empty => text(StatusCode::OK, String::new()),
+                Answer::Reply { xml, .. } => Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
+                    .body(Body::Text(xml))
+                    .expect("a static status and header always build"),
+            }
+        }
+        Err(rejection) => refused(&rejection),
+    }
+}
+
+/// Checks, decrypts and answers one message; `now` is Unix seconds.
+pub async fn receive(
+    receiver: &Receiver,
+    appid: &str,
+    request: &Request,
+    now: i64,
+) -> Result<Answer, Rejection> {
+    if !well_formed(appid) {
+        return Err(Rejection::BadAuthorizerAppid(appid.to_owned()));
+    }
+    let (envelope, keys) = open(receiver, request, now).await?;
+    let xml = keys.crypto.decrypt(&envelope.encrypt)?;
+    let message = AuthorizerMessage::parse(&xml)?;
+
+    if let Some(account) = release_check::test_account(appid) {
+        if message.to_user_name != account.user_name {
+            return Err(Rejection::WrongAccount {
+                appid: appid.to_owned(),
+                to_user_name: message.to_user_name,
+            });
+        }
+        match Case::of(&message) {
+            Some(Case::Reply(content)) => {
+                let reply = text_reply(&message, &content, now);
+                let sealed = keys.crypto.seal(&reply, &now.to_string(), &nonce());
+                return Ok(Answer::Reply {
+                    xml: sealed.to_xml(),
+                    content,
+                });
+            }
+            Some(Case::QueryAuthCode(code)) => {
+                let work = answer_query_auth_code(receiver, appid, &message, code);
+                return tokio::time::timeout(receiver.message_budget, work)
+                    .await
+                    .map_err(|_| Rejection::OutOfTime)?
+                    .map(|()| Answer::Empty);
+            }
+            None => {}
+        }
+    }
+
+    let handed = HandedMessage::new(&receiver.component_appid, appid, &message);
+    receiver
+        .handoff
+        .hand_on(&handed)
+        .await
+        .map(Answer::Success)
+        .map_err(Rejection::Handoff)
+}
+
+/// `QUERY_AUTH_CODE:$code$`: exchange the code, keep the account's refresh token (persisted
+/// before anything else, like every one WeChat hands back), then send `$code$_from_api` to the
+/// user with the account's own access token.
+async fn answer_query_auth_code(
+    receiver: &Receiver,
+    appid: &str,
+    message: &AuthorizerMessage,
+    code: &str,
+) -> Result<(), Rejection> {
+    let tokens = &receiver.tokens;
+    let new = tokens
+        .exchange_code(code)
+        .await
+        .map_err(Rejection::ReleaseCheck)?;
+    tokens
+        .save_authorization(&new)
+        .await
+        .map_err(Rejection::ReleaseCheck)?;
+    // Kept all the same: the refresh token is real whichever account the code was for.
+    if new.authorizer_appid != appid {
+        return Err(Rejection::ForeignAuthCode(new.authorizer_appid));
+    }
+    let access_token = match &new.access_token {
+        Some((token, _)) => token.clone(),
+        None => tokens
+            .authorizer_access_token(appid)
+            .await
+            .map_err(Rejection::ReleaseCheck)?,
+    };
+    let content = format!("{code}{FROM_API_SUFFIX}");
+    tokens
+        .retry_busy(|| {
+            tokens
+                .wechat
+                .send_custom_text(access_token.expose(), &message.from_user_name, &content)
+        })
+        .await
+        .map_err(|e| Rejection::ReleaseCheck(e.into()))
+}
+
+impl Answer {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Success(Handed::Queued { .. }) => "queued",
+            Self::Success(Handed::Published { .. }) => "published",
+            Self::Success(Handed::Discarded) => "discarded",
+            Self::Empty => "empty",
+            Self::Reply { .. } => "reply",
+        }
+    }
+}
+
+fn nonce() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    u64::from_le_bytes(bytes).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_url_is_recognised_under_any_prefix() {
+        assert_eq!(
+            authorizer_appid("/wechat/authorizers/wx570bc396a51b8ff8/events"),
+            Some("wx570bc396a51b8ff8")
+        );
+        assert_eq!(
+            authorizer_appid("/lambda-url/ticket-receiver/wechat/authorizers/wxa/events/"),
+            Some("wxa")
+        );
+        assert_eq!(authorizer_appid("/wechat/component/events"), None);
+        assert_eq!(authorizer_appid("/events"), None);
+        assert_eq!(authorizer_appid("/"), None);
+        assert!(well_formed("wx570bc396a51b8ff8"));
+        assert!(!well_formed("wx570bc396a51b8ff"));
+        assert!(!well_formed("wx570BC396a51b8ff8"));
+        assert!(!well_formed("$APPID$"));
+    }
+}
