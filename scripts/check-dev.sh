@@ -30,3 +30,16 @@ echo "check-dev: the stack is up; walking ${url} in headless Chromium" >&2
     source .local/dev.env
     WXOPEN_DEV_URL=${url%/authorize*} cargo test -q -p wxopen-tests --test dev_stack -- --ignored
 )
+# WeChat's release check (全网发布), as the sandbox plays it, against the stack's message URL.
+sandbox=$(awk '/WeChat sandbox/{ print $3 }' "$out")
+echo "check-dev: running the release check from ${sandbox%/sandbox}" >&2
+curl -sf -X POST "${sandbox%/sandbox}/sandbox/release-check" | python3 -c '
+import json, sys
+report = json.load(sys.stdin)
+cases = report["cases"]
+failed = [c for c in cases if not c["passed"]]
+print("check-dev: release check: %d of %d cases passed" % (len(cases) - len(failed), len(cases)), file=sys.stderr)
+for case in failed:
+    print("  failed:", case, file=sys.stderr)
+sys.exit(1 if failed or len(cases) != 31 else 0)
+'

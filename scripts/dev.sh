@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole service on this machine, as it runs in AWS, against its embedded defaults:
 # DynamoDB Local and the Secrets Manager emulator (scripts/services.sh), the WeChat sandbox
-# pushing a ticket every few seconds, the four functions' handlers behind one origin, and the
+# pushing a ticket every few seconds, the functions' handlers behind one origin, and the
 # token refresher on a timer. Prints the one URL to open; Ctrl-C stops everything it started.
 #
 #   bash scripts/dev.sh            DEV_PORT (9000), SANDBOX_PORT (9100), TICKET_EVERY_SECS (10),
@@ -41,6 +41,14 @@ source .local/dev.env
 sandbox="http://127.0.0.1:$SANDBOX_PORT"
 export WECHAT_API_BASE=$sandbox WECHAT_MP_BASE=$sandbox WECHAT_OPEN_BASE=$sandbox
 export PUBLIC_BASE_URL="http://127.0.0.1:$DEV_PORT"
+# Authorized accounts' messages go to a FIFO queue in moto, as the template's default does.
+MESSAGE_QUEUE_URL=$(.local/venv/bin/python - <<'EOF'
+import os, boto3
+sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"])
+print(sqs.create_queue(QueueName="wxopen-messages.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"])
+EOF
+)
+export MESSAGE_QUEUE_URL
 
 wait_for() {
     local url=$1 name=$2 log=$3
@@ -75,6 +83,8 @@ cat <<EOF
   Open  $PUBLIC_BASE_URL/authorize?merchant=demo-shop
 
   WeChat sandbox  $sandbox/sandbox   (accounts, push a ticket, withdraw)
+  release check   curl -X POST $sandbox/sandbox/release-check
+  messages        handed on to $MESSAGE_QUEUE_URL
   logs            $LOGS/dev.log, $LOGS/sandbox.log
   state           in another terminal: source .local/dev.env &&
                   WECHAT_API_BASE=$sandbox cargo run -q -p wxopen-admin -- list
