@@ -10,6 +10,15 @@ use wxopen::release_check::TEST_ACCOUNTS;
 use wxopen::store::AuthorizerStatus;
 use wxopen_tests::service::Service;
 
+/// Posts `xml` as WeChat posts a message to `url`; the answer's status and body.
+async fn post(service: &Service, url: &str, to_user_name: &str, xml: &str) -> (u16, String) {
+    service
+        .sandbox
+        .send_message(url, to_user_name, xml)
+        .await
+        .unwrap()
+}
+
 fn message_url(service: &Service, appid: &str) -> String {
     service.url(&format!("/wechat/authorizers/{appid}/events"))
 }
@@ -151,11 +160,7 @@ async fn query_auth_code_failures_send_nothing_and_lose_no_refresh_token() {
         "QUERY_AUTH_CODE:queryauthcode@@@nope",
         1,
     );
-    let (status, body) = service
-        .sandbox
-        .send_message(&url, first.user_name, &unknown)
-        .await
-        .unwrap();
+    let (status, body) = post(&service, &url, first.user_name, &unknown).await;
     assert_eq!(status, 502);
     assert_eq!(
         body,
@@ -184,11 +189,7 @@ async fn query_auth_code_failures_send_nothing_and_lose_no_refresh_token() {
         &format!("QUERY_AUTH_CODE:{}", grant.authorization_code),
         2,
     );
-    let (status, body) = service
-        .sandbox
-        .send_message(&url, first.user_name, &foreign)
-        .await
-        .unwrap();
+    let (status, body) = post(&service, &url, first.user_name, &foreign).await;
     assert_eq!(status, 403);
     assert_eq!(
         body,
@@ -224,10 +225,7 @@ async fn bad_messages_are_refused_with_the_reason() {
         "TESTCOMPONENT_MSG_TYPE_TEXT",
         3,
     );
-    let (status, body) = sandbox
-        .send_message(&url, "gh_000000000000", &wrong)
-        .await
-        .unwrap();
+    let (status, body) = post(&service, &url, "gh_000000000000", &wrong).await;
     assert_eq!(status, 403);
     assert_eq!(
         body,
@@ -238,14 +236,13 @@ async fn bad_messages_are_refused_with_the_reason() {
     );
 
     // Not an appid in the path (e.g. the console's placeholder left unreplaced).
-    let (status, body) = sandbox
-        .send_message(
-            &service.url("/wechat/authorizers/$APPID$/events"),
-            account.user_name,
-            &text(account.user_name, "o", "hi", 4),
-        )
-        .await
-        .unwrap();
+    let (status, body) = post(
+        &service,
+        &service.url("/wechat/authorizers/$APPID$/events"),
+        account.user_name,
+        &text(account.user_name, "o", "hi", 4),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(body, "\"$APPID$\" is not an authorizer appid");
 
@@ -327,19 +324,11 @@ async fn messages_are_handed_on_to_the_queue_and_retries_are_dropped() {
     let hello = text(&user_name, "o_alice", "hello", 24_000_000_001);
     for _ in 0..2 {
         // WeChat's retry of the same message: answered success again, queued once.
-        let answer = service
-            .sandbox
-            .send_message(&url, &user_name, &hello)
-            .await
-            .unwrap();
+        let answer = post(&service, &url, &user_name, &hello).await;
         assert_eq!(answer, (200, "success".to_owned()));
     }
     let subscribe = event(&user_name, "o_bob", "subscribe");
-    let answer = service
-        .sandbox
-        .send_message(&url, &user_name, &subscribe)
-        .await
-        .unwrap();
+    let answer = post(&service, &url, &user_name, &subscribe).await;
     assert_eq!(answer, (200, "success".to_owned()));
 
     let bodies = receive_all(&client, &queue_url).await;
@@ -368,15 +357,13 @@ async fn a_test_accounts_other_messages_are_handed_on_too() {
     let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
     let account = TEST_ACCOUNTS[4];
     let hello = text(account.user_name, "o_carol", "not a check", 7);
-    let answer = service
-        .sandbox
-        .send_message(
-            &message_url(&service, account.appid),
-            account.user_name,
-            &hello,
-        )
-        .await
-        .unwrap();
+    let answer = post(
+        &service,
+        &message_url(&service, account.appid),
+        account.user_name,
+        &hello,
+    )
+    .await;
     assert_eq!(answer, (200, "success".to_owned()));
     let bodies = receive_all(&client, &queue_url).await;
     assert_eq!(bodies.len(), 1);
@@ -429,11 +416,7 @@ async fn messages_are_published_to_the_event_bus() {
     let service = Service::with_message_target(MessageTarget::EventBus(bus)).await;
     let (appid, user_name) = ordinary_account(&service);
     let click = event(&user_name, "o_dave", "CLICK");
-    let answer = service
-        .sandbox
-        .send_message(&message_url(&service, &appid), &user_name, &click)
-        .await
-        .unwrap();
+    let answer = post(&service, &message_url(&service, &appid), &user_name, &click).await;
     assert_eq!(answer, (200, "success".to_owned()));
 
     let delivered = receive_all(&client, &queue_url).await;
@@ -455,11 +438,7 @@ async fn a_message_that_cannot_be_handed_on_is_not_answered_success() {
     let (appid, user_name) = ordinary_account(&service);
     let url = message_url(&service, &appid);
     let hello = text(&user_name, "o_erin", "are you there", 99);
-    let answer = service
-        .sandbox
-        .send_message(&url, &user_name, &hello)
-        .await
-        .unwrap();
+    let answer = post(&service, &url, &user_name, &hello).await;
     assert_eq!(
         answer,
         (503, "the message could not be handed on".to_owned())
@@ -473,11 +452,7 @@ async fn a_message_that_cannot_be_handed_on_is_not_answered_success() {
         .await
         .unwrap();
     assert_eq!(created.queue_url.as_deref(), Some(queue_url.as_str()));
-    let answer = service
-        .sandbox
-        .send_message(&url, &user_name, &hello)
-        .await
-        .unwrap();
+    let answer = post(&service, &url, &user_name, &hello).await;
     assert_eq!(answer, (200, "success".to_owned()));
     let bodies = receive_all(&client, &queue_url).await;
     assert_eq!(bodies.len(), 1);
@@ -485,11 +460,7 @@ async fn a_message_that_cannot_be_handed_on_is_not_answered_success() {
 
     // A bus that does not exist: refused the same way.
     let service = Service::with_message_target(MessageTarget::EventBus("no-such-bus".into())).await;
-    let answer = service
-        .sandbox
-        .send_message(&message_url(&service, &appid), &user_name, &hello)
-        .await
-        .unwrap();
+    let answer = post(&service, &message_url(&service, &appid), &user_name, &hello).await;
     assert_eq!(
         answer,
         (503, "the message could not be handed on".to_owned())

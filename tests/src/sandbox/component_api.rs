@@ -1,7 +1,6 @@
 //! `POST /cgi-bin/component/{api}`: the component APIs of SPEC.md §2, with WeChat's request and
 //! answer shapes. Errors are HTTP 200 with `{"errcode", "errmsg"}`, as WeChat answers them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -161,10 +160,7 @@ async fn call(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let query: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let query = super::query_params(query);
     shared.record_call(&api, about(&shared, &api, &body).as_deref());
     if !APIS.contains(&api.as_str()) {
         let error = WxError::from_errcode(48001);

@@ -2,7 +2,6 @@
 //! with an authorizer's access token, as the release check makes the platform use it. Messages
 //! sent are kept for the release check and for tests.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -50,10 +49,7 @@ async fn send(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let query: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let query = super::query_params(query);
     let token = query.get("access_token").map(String::as_str);
     let appid = token.and_then(|t| {
         shared

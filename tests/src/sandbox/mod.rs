@@ -213,6 +213,13 @@ pub enum SandboxError {
     PushTimeout(usize),
 }
 
+/// A request's query string as a map (WeChat's APIs take their access token there).
+fn query_params(query: Option<String>) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
 /// What the server's handlers share.
 #[derive(Debug)]
 pub struct Shared {
