@@ -208,11 +208,7 @@ async fn service(harvest: Arc<Harvest>) -> (Service, wxopen::Config, JoinHandle<
     config.wechat_mp_base = sandbox.base_url().trim_end_matches('/').to_owned();
     config.wechat_open_base = config.wechat_mp_base.clone();
     config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
-    let app = Arc::new(App {
-        link: auth_link::AuthLink::new(&config, &aws).unwrap(),
-        callback: auth_callback::AuthCallback::new(&config, &aws),
-        receiver: ticket_receiver::Receiver::new(&config, &aws),
-    });
+    let app = Arc::new(App::new(&config, &aws));
     assert!(cell.set(app.clone()).is_ok());
     sandbox.set_event_url(Some(&format!(
         "{}/wechat/component/events",
