@@ -472,9 +472,7 @@ async fn exchange_once(tokens: &Tokens, code: &str) -> Result<String, FlowError>
                 }
                 Err(error) => match (error.errcode(), error.wechat_kind()) {
                     (Some(errcode), Some(ErrorKind::Other)) => {
-                        store
-                            .settle_code(component, code, &CodeClaim::Refused { errcode })
-                            .await?;
+                        store.forget_code(component, code).await?;
                         Err(FlowError::CodeRefused { errcode })
                     }
                     _ => {
@@ -488,7 +486,6 @@ async fn exchange_once(tokens: &Tokens, code: &str) -> Result<String, FlowError>
         }
         match store.code_state(component, code).await?.map(|s| s.claim) {
             Some(CodeClaim::Exchanged { authorizer_appid }) => return Ok(authorizer_appid),
-            Some(CodeClaim::Refused { errcode }) => return Err(FlowError::CodeRefused { errcode }),
             _ if Instant::now() >= deadline => return Err(FlowError::InProgress),
             _ => tokio::time::sleep(jitter(Duration::from_millis(150))).await,
         }

@@ -62,7 +62,8 @@ macro_rules! conditional_check {
 }
 conditional_check!(
     aws_sdk_dynamodb::operation::put_item::PutItemError,
-    aws_sdk_dynamodb::operation::update_item::UpdateItemError
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError
 );
 
 pub(crate) fn conditional_failed<E: ConditionalCheck, R>(error: &SdkError<E, R>) -> bool {

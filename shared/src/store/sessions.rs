@@ -64,10 +64,6 @@ pub enum CodeClaim {
     Exchanged {
         authorizer_appid: String,
     },
-    /// WeChat refused it.
-    Refused {
-        errcode: i64,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +230,24 @@ impl Store {
         applied(result, "UpdateItem")
     }
 
+    /// Drops the claim of a code WeChat refused: a code it never issued (or that expired)
+    /// leaves nothing behind, and whoever asks next gets WeChat's own answer.
+    pub async fn forget_code(&self, component: &str, code: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&authcode_pk(component, code)))
+            .key("sk", s("authcode"))
+            // Never an exchanged code's record.
+            .condition_expression("#state = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .send()
+            .await;
+        applied(result, "DeleteItem").map(|_| ())
+    }
+
     /// Records how the exchange of a claimed code ended.
     pub async fn settle_code(
         &self,
@@ -253,10 +267,6 @@ impl Store {
                 .update_expression("SET #state = :s, authorizer_appid = :a REMOVE lease_until")
                 .expression_attribute_values(":s", s("exchanged"))
                 .expression_attribute_values(":a", s(authorizer_appid)),
-            CodeClaim::Refused { errcode } => request
-                .update_expression("SET #state = :s, errcode = :e REMOVE lease_until")
-                .expression_attribute_values(":s", s("refused"))
-                .expression_attribute_values(":e", n(*errcode)),
             // A failed exchange that may be retried gives the claim up.
             CodeClaim::Claimed { .. } => request
                 .update_expression("SET lease_until = :zero")
@@ -306,9 +316,6 @@ impl Store {
                 authorizer_appid: get_s(&item, "authorizer_appid")
                     .unwrap_or_default()
                     .to_owned(),
-            },
-            Some("refused") => CodeClaim::Refused {
-                errcode: get_n(&item, "errcode").unwrap_or(0),
             },
             _ => CodeClaim::Claimed {
                 lease_until: get_n(&item, "lease_until").unwrap_or(0),
