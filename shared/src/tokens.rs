@@ -627,7 +627,9 @@ impl Tokens {
                         .await?;
                     Ok(AuthorizerRefresh::Withdrawn)
                 }
-                ErrorKind::RefreshTokenInvalid => self.recover(appid, &refresh_token, now).await,
+                ErrorKind::RefreshTokenInvalid => {
+                    self.recover(appid, &refresh_token, error, now).await
+                }
                 _ => Err(error.into()),
             },
             Err(error) => Err(error),
@@ -655,11 +657,22 @@ impl Tokens {
         &self,
         appid: &str,
         refused: &Secret,
+        refusal: WechatError,
         now: i64,
     ) -> Result<AuthorizerRefresh, TokenError> {
-        let listed = self.listed_refresh_token(appid).await?;
-        let Some(listed) = listed.filter(|t| t != refused) else {
-            return self.needs_reauthorization(appid, now).await;
+        let listed = match self.listed_refresh_token(appid).await? {
+            None => return self.needs_reauthorization(appid, now).await,
+            // WeChat contradicts itself: the token is still the one it lists. Keep the account
+            // and its token as they are and let the next run try again (a mark would stick:
+            // reconciliation repairs only tokens that differ).
+            Some(listed) if &listed == refused => {
+                tracing::warn!(
+                    authorizer = appid,
+                    "WeChat refused the refresh token it still lists (61023); kept for the next run"
+                );
+                return Err(refusal.into());
+            }
+            Some(listed) => listed,
         };
         if !self
             .store

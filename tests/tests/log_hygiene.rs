@@ -106,7 +106,8 @@ impl Harvest {
 
     fn query(&self, query: &str) {
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if CREDENTIAL_FIELDS.contains(&&*name) || name == "auth_code" {
+            if CREDENTIAL_FIELDS.contains(&&*name) || name == "auth_code" || name == "access_token"
+            {
                 self.add(&name, &value);
             }
         }
@@ -301,7 +302,7 @@ async fn no_secret_or_token_reaches_a_log_line() {
     // As deployed (info), and everything our own crates log at any level.
     let filter = EnvFilter::new(
         "info,wxopen=trace,ticket_receiver=trace,auth_link=trace,auth_callback=trace,\
-         token_refresher=trace,wxopen_admin=trace",
+         token_refresher=trace,token_vendor=trace,wxopen_admin=trace",
     );
     tracing::subscriber::set_global_default(wxopen::telemetry::subscriber(filter, move || {
         writer.clone()
@@ -395,6 +396,33 @@ async fn no_secret_or_token_reaches_a_log_line() {
     // ----- a withdrawal -----
     let withdrawn = s.sandbox.withdraw(&s.appid(3)).await.unwrap().unwrap();
     assert!(withdrawn.success, "{withdrawn:?}");
+
+    // ----- the release check on the message URL (codes exchanged, customer-service messages
+    // sent with authorizers' tokens), then token vending -----
+    let report = s
+        .sandbox
+        .release_check(&s.url("/wechat/authorizers/$APPID$/events"), &[1])
+        .await;
+    assert!(report.passed(), "{:#?}", report.failures());
+    for path in [
+        "/tokens/component".to_owned(),
+        format!("/tokens/authorizers/{}", s.appid(0)),
+    ] {
+        let vended: serde_json::Value = s
+            .http
+            .get(s.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = vended["access_token"].as_str();
+        harvest.add(
+            "vended access_token",
+            token.unwrap_or_else(|| panic!("{path}: {vended}")),
+        );
+    }
 
     // ----- errors -----
     let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
@@ -598,6 +626,8 @@ async fn no_secret_or_token_reaches_a_log_line() {
         "AuthorizationCode",
         "PreAuthCode",
         "auth_code",
+        "access_token",
+        "vended access_token",
     ] {
         assert!(
             secrets.get(kind).is_some_and(|v| !v.is_empty()),
@@ -631,6 +661,8 @@ async fn no_secret_or_token_reaches_a_log_line() {
         "refused as a replay",
         "-40001 ValidateSignatureError",
         "-40005 ValidateAppidError",
+        "message answered",
+        "token vended",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(message)),

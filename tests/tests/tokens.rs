@@ -370,8 +370,35 @@ async fn an_invalid_refresh_token_is_recovered_or_the_account_marked() {
     );
     assert_eq!(p.sandbox.calls_to("api_get_authorizer_list"), 1);
 
-    // WeChat refuses the token and lists nothing better: the merchant must authorize again.
-    p.sandbox.fail_next("api_authorizer_token", 61023, 2);
+    // WeChat refuses the very token it still lists: it contradicts itself, so the account and
+    // its token stay as they are and the next run tries again.
+    let listed = p.listed_refresh_token(&tokens, gone).await;
+    p.sandbox.fail_next("api_authorizer_token", 61023, 1);
+    let error = tokens
+        .refresh_authorizer(gone, RefreshWhen::Always)
+        .await
+        .unwrap_err();
+    assert_eq!(error.errcode(), Some(61023));
+    let record = tokens
+        .store
+        .authorizer(&p.component, gone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, AuthorizerStatus::Authorized);
+    assert_eq!(p.stored_refresh_token(&tokens, gone).await, listed);
+    assert!(matches!(
+        tokens
+            .refresh_authorizer(gone, RefreshWhen::Always)
+            .await
+            .unwrap(),
+        AuthorizerRefresh::Refreshed { .. }
+    ));
+
+    // WeChat refuses the token and no longer lists the account (withdrawn, its push lost):
+    // the merchant must authorize again.
+    p.sandbox.withdraw(gone).await.unwrap();
+    p.sandbox.fail_next("api_authorizer_token", 61023, 1);
     let outcome = tokens
         .refresh_authorizer(gone, RefreshWhen::Always)
         .await
