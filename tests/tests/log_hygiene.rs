@@ -682,6 +682,14 @@ async fn no_secret_or_token_reaches_a_log_line() {
     let token = secrets["authorizer_access_token"].first().unwrap().clone();
     tracing::warn!(oops = %token, "a careless line");
     let caught = leaks(&capture.lines(), &secrets);
-    assert_eq!(caught.len(), 1, "{caught:?}");
-    assert_eq!(caught[0].0, "authorizer_access_token");
+    // The same token may also be known by another name (the access_token of a call it made).
+    assert!(
+        caught
+            .iter()
+            .any(|(kind, _)| kind == "authorizer_access_token")
+            && caught
+                .iter()
+                .all(|(_, line)| line.contains("a careless line")),
+        "{caught:?}"
+    );
 }
