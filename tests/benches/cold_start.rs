@@ -22,8 +22,12 @@
 //! - auth-callback: WeChat's redirect with a fresh session and authorization code: the whole
 //!   exchange (`api_query_auth`, `api_get_authorizer_info`, the account stored and bound);
 //!   checked: 200 and the account stored;
+//! - ticket-receiver (message URL): the release check's text to a test account: fetches the
+//!   secret, verifies, decrypts, answers an encrypted reply (no I/O besides the secret);
 //! - token-refresher: an EventBridge scheduled event with one account due: reads the due index,
-//!   refreshes it (`api_authorizer_token`), writes the tokens, emits metrics; checked: 1 refreshed.
+//!   refreshes it (`api_authorizer_token`), writes the tokens, emits metrics; checked: 1 refreshed;
+//! - token-vendor: a SigV4-signed `GET /tokens/component` as API Gateway hands it on: reads the
+//!   component token; checked: 200 with the stored token.
 //!
 //! A function this benchmark has no event for (one added later) gets an HTTP GET of `/`: its
 //! init time is still measured, its answer only reported.
@@ -137,6 +141,8 @@ enum Case {
     Go,
     Callback,
     Refresh,
+    Message,
+    Vend,
     /// A function this benchmark does not know.
     Unknown,
 }
@@ -144,10 +150,11 @@ enum Case {
 impl Case {
     fn of(function: &str) -> Vec<Self> {
         match function {
-            "ticket-receiver" => vec![Self::Ticket],
+            "ticket-receiver" => vec![Self::Ticket, Self::Message],
             "auth-link" => vec![Self::Landing, Self::Go],
             "auth-callback" => vec![Self::Callback],
             "token-refresher" => vec![Self::Refresh],
+            "token-vendor" => vec![Self::Vend],
             _ => vec![Self::Unknown],
         }
     }
@@ -156,6 +163,7 @@ impl Case {
         match self {
             Self::Landing => format!("{function} (landing)"),
             Self::Go => format!("{function} (go)"),
+            Self::Message => format!("{function} (message URL)"),
             Self::Unknown => format!("{function} (GET /, unknown event)"),
             _ => function.to_owned(),
         }
@@ -488,6 +496,55 @@ async fn prepare(platform: &Platform, case: Case, run: usize) -> (Value, Check) 
                 "detail": {}
             });
             (event, Check::Refreshed)
+        }
+        Case::Message => {
+            // Group 1's official account; WeChat's release check's text.
+            let xml = format!(
+                "<xml><ToUserName><![CDATA[gh_3c884a361561]]></ToUserName>\
+                 <FromUserName><![CDATA[o_bench_{run}]]></FromUserName>\
+                 <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+                 <Content><![CDATA[TESTCOMPONENT_MSG_TYPE_TEXT]]></Content>\
+                 <MsgId>{run}</MsgId></xml>",
+                wxopen::unix_now()
+            );
+            let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &platform.component);
+            let push = pusher.push(&xml, wxopen::unix_now());
+            let query = [
+                ("signature", "unused-in-safe-mode"),
+                ("timestamp", push.timestamp.as_str()),
+                ("nonce", push.nonce.as_str()),
+                ("openid", "o_bench"),
+                ("encrypt_type", "aes"),
+                ("msg_signature", push.msg_signature.as_str()),
+            ];
+            let event = http_event(
+                "POST",
+                "/wechat/authorizers/wx570bc396a51b8ff8/events",
+                &query,
+                &push.body,
+            );
+            (event, Check::Status(200, "<Encrypt>".to_owned()))
+        }
+        Case::Vend => {
+            let mut event = http_event("GET", "/tokens/component", &[], "");
+            event["requestContext"]["authorizer"] = json!({
+                "iam": {
+                    "accountId": "123456789012",
+                    "userArn": "arn:aws:sts::123456789012:assumed-role/code-release/bench",
+                }
+            });
+            let stored = platform
+                .tokens
+                .store
+                .component_token(&platform.component)
+                .await
+                .expect("the store answers")
+                .and_then(|t| t.token)
+                .expect("the steady state has a component token");
+            (
+                event,
+                Check::Status(200, format!("\"access_token\":\"{}\"", stored.expose())),
+            )
         }
         Case::Unknown => (http_event("GET", "/", &[], ""), Check::Anything),
     }
