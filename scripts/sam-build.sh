@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `sam build` for all four functions (arm64, provided.al2023, cargo-lambda, release profile),
+# `sam build` for every function (arm64, provided.al2023, cargo-lambda, release profile),
 # then each function's deployment zip size. Target: under 5 MB each.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
