@@ -125,6 +125,10 @@ pub type PersistGate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// simulated day run the service on the sandbox's clock, so both sides agree on what expired.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// How long the functions that call WeChat keep a component token in memory (see
+/// [`TokenSettings::component_token_cache`]).
+pub const COMPONENT_TOKEN_CACHE: Duration = Duration::from_secs(60);
+
 /// Tokens for one platform.
 pub struct Tokens {
     pub store: Store,
@@ -213,6 +217,14 @@ impl Tokens {
             ..TokenSettings::default()
         };
         Self::new(store, wechat, secrets, settings)
+    }
+
+    /// Keeps the component token in memory for [`COMPONENT_TOKEN_CACHE`]: for functions that
+    /// call WeChat several times per invocation or per minute. Token vending reads the store
+    /// every time, so callers never get a superseded token.
+    pub fn caching_component_token(mut self) -> Self {
+        self.settings.component_token_cache = COMPONENT_TOKEN_CACHE;
+        self
     }
 
     /// Installs a [`PersistGate`] (fault injection in tests).

@@ -20,7 +20,8 @@ pub struct AuthCallback {
 impl AuthCallback {
     pub fn new(config: &Config, aws: &aws_config::SdkConfig) -> Self {
         Self {
-            tokens: Tokens::from_config(config, aws),
+            // The exchange's two WeChat calls share one read of the component token.
+            tokens: Tokens::from_config(config, aws).caching_component_token(),
             rebind: config.rebind,
         }
     }

@@ -29,7 +29,7 @@ impl AuthLink {
             .clone()
             .ok_or(ConfigError::Missing("PUBLIC_BASE_URL"))?;
         Ok(Self {
-            tokens: Tokens::from_config(config, aws),
+            tokens: Tokens::from_config(config, aws).caching_component_token(),
             pages: Pages {
                 mp_base: config.wechat_mp_base.clone(),
                 open_base: config.wechat_open_base.clone(),

@@ -55,7 +55,7 @@ impl Receiver {
             component_appid: config.component_appid.clone(),
             timestamp_tolerance: config.push_timestamp_tolerance,
             rotation_recheck: ROTATION_RECHECK,
-            tokens: Tokens::from_config(config, aws),
+            tokens: Tokens::from_config(config, aws).caching_component_token(),
             rebind: config.rebind,
             act_budget: ACT_BUDGET,
             handoff: Handoff::new(config.message_target.as_ref(), aws),

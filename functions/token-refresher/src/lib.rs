@@ -22,10 +22,9 @@ pub struct Refresher {
 
 impl Refresher {
     pub fn new(config: &Config, aws: &aws_config::SdkConfig) -> Self {
-        let mut tokens = Tokens::from_config(config, aws);
         // A run asks for the component token once per account; within a minute the copy in
         // memory does, instead of a DynamoDB read each time.
-        tokens.settings.component_token_cache = Duration::from_secs(60);
+        let tokens = Tokens::from_config(config, aws).caching_component_token();
         Self {
             tokens,
             concurrency: config.refresh_concurrency,
