@@ -30,25 +30,19 @@ pub struct AuthorizerMessage {
 impl AuthorizerMessage {
     pub fn parse(xml: &str) -> Result<Self, PushError> {
         let fields = xml::parse(xml)?;
-        let required = |name: &'static str| {
+        let optional = |name: &str| {
             fields
                 .get(name)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
-                .ok_or(PushError::MissingField(name))
         };
+        let required = |name: &'static str| optional(name).ok_or(PushError::MissingField(name));
         let create_time = required("CreateTime")?
             .parse()
             .map_err(|_| PushError::BadTime {
                 field: "CreateTime",
             })?;
-        let optional = |name| {
-            fields
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        Ok(Self {
+        let message = Self {
             to_user_name: required("ToUserName")?,
             from_user_name: required("FromUserName")?,
             create_time,
@@ -56,8 +50,10 @@ impl AuthorizerMessage {
             event: optional("Event"),
             content: optional("Content"),
             msg_id: optional("MsgId"),
-            fields: fields.clone(),
-        })
+            fields: Fields::default(),
+        };
+        // Every field, moved rather than copied, once the named ones are read.
+        Ok(Self { fields, ..message })
     }
 
     /// The same for every delivery of one message, different for different messages: `MsgId`

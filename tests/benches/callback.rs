@@ -102,15 +102,8 @@ async fn bench(callbacks: usize, warmup: usize, latency: Duration) {
 
     // Steady state: the ticket and a component token are stored.
     let setup = Tokens::from_config(&config, &aws);
-    let ticket = sandbox.ticket();
-    setup
-        .store
-        .save_ticket(
-            &component,
-            &ticket.ticket,
-            ticket.create_time,
-            wxopen::unix_now(),
-        )
+    sandbox
+        .store_ticket_in(&setup.store, &component)
         .await
         .expect("the ticket is stored");
     let component_token = setup

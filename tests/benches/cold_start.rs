@@ -311,15 +311,8 @@ async fn setup(accounts: usize) -> Platform {
     // A margin as long as the access token's life stores the account due at once.
     due_tokens.settings.refresh_margin = Duration::from_secs(7200);
     // Steady state: the ticket WeChat pushed and a component token are stored.
-    let ticket = sandbox.ticket();
-    tokens
-        .store
-        .save_ticket(
-            &component,
-            &ticket.ticket,
-            ticket.create_time,
-            wxopen::unix_now(),
-        )
+    sandbox
+        .store_ticket_in(&tokens.store, &component)
         .await
         .expect("the ticket is stored");
     tokens

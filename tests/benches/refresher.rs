@@ -220,15 +220,8 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
     // A margin as long as the token's life stores every account due at once.
     let mut seeder = Tokens::from_config(&config, aws);
     seeder.settings.refresh_margin = Duration::from_secs(7200);
-    let ticket = sandbox.ticket();
-    seeder
-        .store
-        .save_ticket(
-            &component,
-            &ticket.ticket,
-            ticket.create_time,
-            wxopen::unix_now(),
-        )
+    sandbox
+        .store_ticket_in(&seeder.store, &component)
         .await
         .expect("the ticket is stored");
     let failures = futures_util::stream::iter(&appids)

@@ -6,6 +6,7 @@
 pub mod dev_server;
 pub mod fault_proxy;
 pub mod platform;
+pub mod receiver;
 pub mod sandbox;
 pub mod service;
 pub mod webdriver;

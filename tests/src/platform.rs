@@ -58,16 +58,8 @@ impl Platform {
 
     /// Stores the sandbox's current ticket, as the receiver would have.
     pub async fn store_ticket(&self) {
-        let ticket = self.sandbox.ticket();
-        let tokens = self.tokens();
-        tokens
-            .store
-            .save_ticket(
-                &self.component,
-                &ticket.ticket,
-                ticket.create_time,
-                wxopen::unix_now(),
-            )
+        self.sandbox
+            .store_ticket_in(&self.tokens().store, &self.component)
             .await
             .unwrap();
     }

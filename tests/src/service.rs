@@ -135,16 +135,8 @@ impl Service {
             )));
         }
         // The platform has its ticket, as it would have from WeChat's regular pushes.
-        let ticket = sandbox.ticket();
-        app.link
-            .tokens
-            .store
-            .save_ticket(
-                &component,
-                &ticket.ticket,
-                ticket.create_time,
-                wxopen::unix_now(),
-            )
+        sandbox
+            .store_ticket_in(&app.link.tokens.store, &component)
             .await
             .unwrap();
         let http = reqwest::Client::builder()

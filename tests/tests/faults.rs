@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Request, Response};
 use wxopen::refresh::{self, RunOptions, Summary};
-use wxopen::secrets::SecretCache;
 use wxopen::store::Store;
 use wxopen::tokens::{Clock, TokenSettings, Tokens};
-use wxopen::wechat::WechatClient;
 use wxopen_tests::fault_proxy::{DynamoError, Exchange, FaultProxy, Rule, Times};
 use wxopen_tests::platform::Platform;
 use wxopen_tests::sandbox::{Account, SandboxConfig};
@@ -48,30 +46,12 @@ fn tokens_for(
             .endpoint_url(dynamodb)
             .build(),
     );
-    let secrets = SecretCache::new(
-        aws_sdk_secretsmanager::Client::new(aws),
-        &config.secret_id,
-        &config.component_appid,
-        config.secret_max_age,
-    );
-    let wechat = WechatClient::new(
-        &config.wechat_api_base,
-        &config.component_appid,
-        config.wechat_timeout,
-    );
-    let settings = TokenSettings {
-        refresh_margin: config.refresh_margin,
-        // -1 is retried after 20 ms, 40 ms, 80 ms: quick tests, same logic.
-        busy_backoff: Duration::from_millis(20),
-        ..TokenSettings::default()
-    };
-    Tokens::new(
-        Store::new(dynamo, &config.table_name),
-        wechat,
-        Arc::new(secrets),
-        settings,
-    )
-    .with_clock(clock)
+    // As deployed, with DynamoDB reached through `dynamodb` (the fault proxy).
+    let mut tokens = Tokens::from_config(config, aws).with_clock(clock);
+    tokens.store = Store::new(dynamo, &config.table_name);
+    // -1 is retried after 20 ms, 40 ms, 80 ms: quick tests, same logic.
+    tokens.settings.busy_backoff = Duration::from_millis(20);
+    tokens
 }
 
 fn dynamodb_local() -> String {

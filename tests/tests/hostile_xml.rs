@@ -4,11 +4,8 @@
 //! platform's own keys, as if the key had leaked). Each is refused with its exact HTTP answer and
 //! nothing is stored.
 
-use std::time::Duration;
-
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
-use ticket_receiver::{Receiver, handle};
+use wxopen_tests::receiver::ReceiverPlatform;
 use wxopen_tests::*;
 
 const DOCTYPE: &str = "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)";
@@ -17,34 +14,19 @@ const PROCESSING_INSTRUCTION: &str =
 const TOO_LARGE: &str = "XML is nested or repeated beyond what WeChat sends (-40002 ParseXmlError)";
 const UNKNOWN_ENTITY: &str = "XML references an unknown entity (-40002 ParseXmlError)";
 
-struct Platform {
-    aws: aws_config::SdkConfig,
-    appid: String,
-    receiver: Receiver,
-    pusher: Pusher,
+type Platform = ReceiverPlatform;
+
+/// The hostile cases' own checks, on the receiver's fixture.
+trait Hostile {
+    async fn refused_empty(&self, case: &str, push: &Push, reason: &str);
+    fn envelope(&self, body: impl Fn(&str) -> String) -> Push;
+    fn inner(&self, xml: &str) -> Push;
+    fn ticket_with(&self, prolog: &str, value: &str) -> String;
 }
 
-impl Platform {
-    async fn new() -> Self {
-        let aws = aws().await;
-        let appid = unique_appid();
-        let mut receiver = Receiver::new(&config(&appid, "wxopen/local"), &aws);
-        receiver.act_budget = Duration::ZERO;
-        let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &appid);
-        Self {
-            aws,
-            appid,
-            receiver,
-            pusher,
-        }
-    }
-
-    async fn send(&self, push: &Push) -> (StatusCode, String) {
-        answer(handle(&self.receiver, push.request()).await.unwrap())
-    }
-
+impl Hostile for ReceiverPlatform {
     /// Sends a push, checks the exact answer and that the component still has nothing stored.
-    async fn refused(&self, case: &str, push: &Push, reason: &str) {
+    async fn refused_empty(&self, case: &str, push: &Push, reason: &str) {
         let got = self.send(push).await;
         assert_eq!(
             got,
@@ -83,17 +65,6 @@ impl Platform {
             wxopen::unix_now()
         )
     }
-}
-
-fn answer(response: Response<Body>) -> (StatusCode, String) {
-    let status = response.status();
-    let body = match response.into_body() {
-        Body::Text(text) => text,
-        Body::Empty => String::new(),
-        Body::Binary(bytes) => String::from_utf8(bytes).unwrap(),
-        _ => panic!("unexpected body kind"),
-    };
-    (status, body)
 }
 
 /// Nine levels of ten: a billion "lol"s if anything expanded them.
@@ -224,7 +195,7 @@ async fn hostile_envelopes_are_refused_before_anything_is_decrypted() {
             push.body.len() < 64 * 1024,
             "case {case} is too big to reach the parser"
         );
-        p.refused(case, push, reason).await;
+        p.refused_empty(case, push, reason).await;
     }
     // The same component takes a clean push: the refusals were about the XML alone.
     let now = wxopen::unix_now();
@@ -303,7 +274,7 @@ async fn hostile_xml_inside_the_ciphertext_is_refused_after_decryption() {
             push.body.len() < 64 * 1024,
             "case {case} is too big to reach the parser"
         );
-        p.refused(case, push, reason).await;
+        p.refused_empty(case, push, reason).await;
     }
     // Right at the bounds WeChat's shapes still pass: 16 attributes, 8 levels, 256 fields.
     let now = wxopen::unix_now();

@@ -2,91 +2,14 @@
 
 use std::time::Duration;
 
+use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Response};
 use ticket_receiver::{Receiver, handle};
 use wxopen::push::AuthorizationGrant;
-use wxopen::store::StoredTicket;
+use wxopen_tests::receiver::{ReceiverPlatform, answer};
 use wxopen_tests::*;
 
-/// A component of its own, with a receiver wired to the local services.
-struct Platform {
-    aws: aws_config::SdkConfig,
-    appid: String,
-    receiver: Receiver,
-    pusher: Pusher,
-}
-
-impl Platform {
-    async fn new() -> Self {
-        Self::with_secret("wxopen/local").await
-    }
-
-    async fn with_secret(secret_id: &str) -> Self {
-        let aws = aws().await;
-        let appid = unique_appid();
-        let mut receiver = Receiver::new(&config(&appid, secret_id), &aws);
-        // These tests are about what is recorded; acting on authorizations is tested with the
-        // sandbox (tests/tests/authorization.rs).
-        receiver.act_budget = Duration::ZERO;
-        let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &appid);
-        Self {
-            aws,
-            appid,
-            receiver,
-            pusher,
-        }
-    }
-
-    async fn send(&self, push: &Push) -> (StatusCode, String) {
-        answer(handle(&self.receiver, push.request()).await.unwrap())
-    }
-
-    async fn ticket(&self) -> Option<StoredTicket> {
-        self.receiver
-            .tokens
-            .store
-            .ticket(&self.appid)
-            .await
-            .unwrap()
-    }
-
-    async fn item_count(&self) -> usize {
-        items_of(&self.aws, &self.appid).await.len()
-    }
-
-    /// Sends a push that must be refused, and checks the exact answer and that nothing changed.
-    async fn refused(&self, push: &Push, status: StatusCode, reason: &str) {
-        self.refused_request(push.request(), status, reason).await;
-    }
-
-    async fn refused_request(
-        &self,
-        request: lambda_http::Request,
-        status: StatusCode,
-        reason: &str,
-    ) {
-        let before = items_of(&self.aws, &self.appid).await;
-        let got = answer(handle(&self.receiver, request).await.unwrap());
-        assert_eq!(got, (status, reason.to_owned()));
-        assert_eq!(
-            items_of(&self.aws, &self.appid).await,
-            before,
-            "state changed"
-        );
-    }
-}
-
-fn answer(response: Response<Body>) -> (StatusCode, String) {
-    let status = response.status();
-    let body = match response.into_body() {
-        Body::Text(text) => text,
-        Body::Empty => String::new(),
-        Body::Binary(bytes) => String::from_utf8(bytes).unwrap(),
-        _ => panic!("unexpected body kind"),
-    };
-    (status, body)
-}
+type Platform = ReceiverPlatform;
 
 fn success() -> (StatusCode, String) {
     (StatusCode::OK, "success".to_owned())

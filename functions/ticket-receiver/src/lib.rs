@@ -148,8 +148,7 @@ pub async fn handle(
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     if let Some(appid) = messages::authorizer_appid(request.uri().path()) {
-        let appid = appid.to_owned();
-        return Ok(messages::handle(receiver, &appid, &request).await);
+        return Ok(messages::handle(receiver, appid, &request).await);
     }
     let response = match receive(receiver, &request, wxopen::unix_now()).await {
         Ok(accepted) => {

@@ -624,6 +624,25 @@ impl Sandbox {
     // ----- accounts -----
 
     /// The accounts and whether each has authorized the platform.
+    /// Stores WeChat's current ticket for `component`, as the ticket receiver would have after
+    /// the push (the steady state tests and benchmarks start from).
+    pub async fn store_ticket_in(
+        &self,
+        store: &wxopen::Store,
+        component: &str,
+    ) -> Result<(), wxopen::StoreError> {
+        let ticket = self.ticket();
+        store
+            .save_ticket(
+                component,
+                &ticket.ticket,
+                ticket.create_time,
+                wxopen::unix_now(),
+            )
+            .await
+            .map(drop)
+    }
+
     pub fn accounts(&self) -> Vec<AccountStatus> {
         self.shared.state().account_statuses()
     }
