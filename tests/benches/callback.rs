@@ -27,7 +27,7 @@ use serde_json::json;
 use wxopen::authorization::{self, LinkRequest, Pages};
 use wxopen::store::{Store, authorizer_pk};
 use wxopen::tokens::Tokens;
-use wxopen_tests::sandbox::{self, Account, Sandbox, SandboxConfig, faults::ALL_APIS};
+use wxopen_tests::sandbox::{self, Sandbox, SandboxConfig, faults::ALL_APIS};
 use wxopen_tests::{aws, config, unique_appid};
 
 use support::{DynamoCalls, Stats, ms, tally};
@@ -75,14 +75,8 @@ async fn bench(callbacks: usize, warmup: usize, latency: Duration) {
     let aws = aws().await;
     let component = unique_appid();
     let total = warmup + callbacks;
-    let builtin = sandbox::accounts::builtin();
     // One account per callback and per bare api_query_auth: each code is for a new account.
-    let accounts: Vec<Account> = (0..total + BARE_SAMPLES)
-        .map(|i| Account {
-            appid: unique_appid(),
-            ..builtin[i % builtin.len()].clone()
-        })
-        .collect();
+    let accounts = sandbox::accounts::generated(total + BARE_SAMPLES);
     let mut appids: Vec<String> = accounts.iter().map(|a| a.appid.clone()).collect();
     let sandbox = Sandbox::start(SandboxConfig {
         component_appid: component.clone(),

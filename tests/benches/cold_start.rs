@@ -51,7 +51,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
 use wxopen::authorization::{self, LinkRequest, Pages};
 use wxopen::tokens::Tokens;
-use wxopen_tests::sandbox::{self, Account, Sandbox, SandboxConfig};
+use wxopen_tests::sandbox::{self, Sandbox, SandboxConfig};
 use wxopen_tests::{
     Pusher, TEST_ENCODING_AES_KEY, TEST_TOKEN, aws, config, ticket_xml, unique_appid,
 };
@@ -282,13 +282,7 @@ async fn bench(functions: &[String], bin_dir: &Path, runs: usize, extra: Vec<(St
 async fn setup(accounts: usize) -> Platform {
     let aws = aws().await;
     let component = unique_appid();
-    let builtin = sandbox::accounts::builtin();
-    let accounts: Vec<Account> = (0..accounts)
-        .map(|i| Account {
-            appid: unique_appid(),
-            ..builtin[i % builtin.len()].clone()
-        })
-        .collect();
+    let accounts = sandbox::accounts::generated(accounts);
     let fresh = accounts.iter().map(|a| a.appid.clone()).collect();
     let sandbox = Sandbox::start(SandboxConfig {
         component_appid: component.clone(),

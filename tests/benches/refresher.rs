@@ -23,7 +23,7 @@ use token_refresher::Refresher;
 use wxopen::refresh::{RunOptions, run};
 use wxopen::store::{authorizer_pk, due_pk};
 use wxopen::tokens::Tokens;
-use wxopen_tests::sandbox::{self, Account, Sandbox, SandboxConfig};
+use wxopen_tests::sandbox::{self, Sandbox, SandboxConfig};
 use wxopen_tests::{aws, config, unique_appid};
 
 /// The one API a refresh of an authorizer calls.
@@ -177,17 +177,6 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
     }))
 }
 
-/// `count` accounts for the sandbox: the built-in ones' profiles under fresh appids.
-fn accounts(count: usize) -> Vec<Account> {
-    let builtin = sandbox::accounts::builtin();
-    (0..count)
-        .map(|i| Account {
-            appid: unique_appid(),
-            ..builtin[i % builtin.len()].clone()
-        })
-        .collect()
-}
-
 async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrency: usize) {
     println!();
     println!(
@@ -199,7 +188,7 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
         scenario.latency.as_millis()
     );
     let component = unique_appid();
-    let accounts = accounts(scenario.due);
+    let accounts = sandbox::accounts::generated(scenario.due);
     let appids: Vec<String> = accounts.iter().map(|a| a.appid.clone()).collect();
     let sandbox = Sandbox::start(SandboxConfig {
         component_appid: component.clone(),

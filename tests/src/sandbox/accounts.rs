@@ -235,6 +235,18 @@ fn category(first: &str, second: &str) -> Category {
     }
 }
 
+/// `count` accounts for large fleets (benchmarks): the built-in ones' profiles, in turn, under
+/// fresh appids.
+pub fn generated(count: usize) -> Vec<Account> {
+    let builtin = builtin();
+    (0..count)
+        .map(|i| Account {
+            appid: crate::unique_appid(),
+            ..builtin[i % builtin.len()].clone()
+        })
+        .collect()
+}
+
 /// The built-in accounts: three official accounts (subscription, upgraded subscription,
 /// service account), three mini programs, and the ten release-check test accounts.
 pub fn builtin() -> Vec<Account> {
