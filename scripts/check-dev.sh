@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Starts the one-command local stack (scripts/dev.sh), walks a merchant's authorization through
-# it in headless Chromium (tests/tests/dev_stack.rs) and checks the account is stored; then
+# it in headless Chromium (tests/tests/service/dev_stack.rs) and checks the account is stored; then
 # stops the stack. Bounded: the stack has 300 s to come up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/services.sh install-browser
-cargo build -q -p wxopen-tests --tests
+cargo build -q -p wxopen-tests --test service
 out=$(mktemp)
 setsid bash scripts/dev.sh >"$out" 2>&1 &
 dev=$!
@@ -28,7 +28,7 @@ echo "check-dev: the stack is up; walking ${url} in headless Chromium" >&2
 (
     # shellcheck disable=SC1091
     source .local/dev.env
-    WXOPEN_DEV_URL=${url%/authorize*} cargo test -q -p wxopen-tests --test dev_stack -- --ignored
+    WXOPEN_DEV_URL=${url%/authorize*} cargo test -q -p wxopen-tests --test service dev_stack:: -- --ignored
 )
 # WeChat's release check (全网发布), as the sandbox plays it, against the stack's message URL.
 sandbox=$(awk '/WeChat sandbox/{ print $3 }' "$out")

@@ -18,7 +18,7 @@ LOGS=.local/logs
 
 QUIET=1 bash scripts/services.sh install
 echo "dev: building the sandbox and the dev server" >&2
-cargo build -q -p wxopen-tests --bin wechat-sandbox --bin wxopen-dev
+cargo build -q -p wechat-sandbox -p wxopen-dev
 
 export SERVICES_INSTANCE=dev
 started=0

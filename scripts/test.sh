@@ -11,4 +11,6 @@ if [[ -n "${SAM_LINT:-}" && "${SAM_LINT}" != 0 ]] || [[ -n "${CI:-}" ]]; then
     AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
         .local/sam-venv/bin/sam validate --lint --template template.yaml
 fi
-exec bash scripts/services.sh run cargo test --workspace --all-targets "$@"
+# Unit tests of the libraries and the integration tests (benchmarks are checked by clippy and run
+# on their own; no crate has doc tests or binary-only tests).
+exec bash scripts/services.sh run cargo test --workspace --lib --tests "$@"

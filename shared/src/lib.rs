@@ -8,7 +8,8 @@
 pub mod authorization;
 pub mod aws;
 pub mod config;
-pub mod crypto;
+/// WeChat's message scheme, from its own crate (the WeChat sandbox uses it too).
+pub use wxopen_crypto as crypto;
 pub mod handoff;
 pub mod html;
 pub mod message;

@@ -96,10 +96,7 @@ async fn bench(callbacks: usize, warmup: usize, latency: Duration) {
 
     // Steady state: the ticket and a component token are stored.
     let setup = Tokens::from_config(&config, &aws);
-    sandbox
-        .store_ticket_in(&setup.store, &component)
-        .await
-        .expect("the ticket is stored");
+    wxopen_tests::store_ticket(&sandbox, &setup.store, &component).await;
     let component_token = setup
         .component_access_token()
         .await

@@ -305,10 +305,7 @@ async fn setup(accounts: usize) -> Platform {
     // A margin as long as the access token's life stores the account due at once.
     due_tokens.settings.refresh_margin = Duration::from_secs(7200);
     // Steady state: the ticket WeChat pushed and a component token are stored.
-    sandbox
-        .store_ticket_in(&tokens.store, &component)
-        .await
-        .expect("the ticket is stored");
+    wxopen_tests::store_ticket(&sandbox, &tokens.store, &component).await;
     tokens
         .component_access_token()
         .await

@@ -209,10 +209,7 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
     // A margin as long as the token's life stores every account due at once.
     let mut seeder = Tokens::from_config(&config, aws);
     seeder.settings.refresh_margin = Duration::from_secs(7200);
-    sandbox
-        .store_ticket_in(&seeder.store, &component)
-        .await
-        .expect("the ticket is stored");
+    wxopen_tests::store_ticket(&sandbox, &seeder.store, &component).await;
     let failures = futures_util::stream::iter(&appids)
         .map(|appid| {
             let (sandbox, seeder) = (&sandbox, &seeder);

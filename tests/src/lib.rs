@@ -3,11 +3,9 @@
 //! sandbox ([`sandbox`]) with the adapter that serves a Lambda handler over HTTP ([`dev_server`]),
 //! the service they make of our handlers ([`service`]), and a real browser ([`webdriver`]).
 
-pub mod dev_server;
 pub mod fault_proxy;
 pub mod platform;
 pub mod receiver;
-pub mod sandbox;
 pub mod service;
 pub mod webdriver;
 
@@ -19,11 +17,16 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt};
 use wxopen::{Config, MessageCrypto};
 
+/// The WeChat sandbox, from its own crate.
+pub use wechat_sandbox as sandbox;
+use wechat_sandbox::Sandbox;
 /// WeChat's published sample values, also seeded as the local secret `wxopen/local`.
-pub const TEST_TOKEN: &str = "pamtest";
-pub const TEST_ENCODING_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-pub const TEST_APPSECRET: &str = "local-component-appsecret";
-pub const TEST_COMPONENT_APPID: &str = "wxb11529c136998cb6";
+pub use wechat_sandbox::defaults::{
+    COMPONENT_APPID as TEST_COMPONENT_APPID, COMPONENT_APPSECRET as TEST_APPSECRET,
+    ENCODING_AES_KEY as TEST_ENCODING_AES_KEY, TOKEN as TEST_TOKEN,
+};
+/// The local HTTP adapter for Lambda handlers, from the dev crate.
+pub use wxopen_dev::server as dev_server;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -247,6 +250,21 @@ pub async fn items_of(
         ))
     });
     items
+}
+
+/// Stores the sandbox's current ticket for `component`, as the ticket receiver would have after
+/// WeChat's push: the steady state tests and benchmarks start from.
+pub async fn store_ticket(sandbox: &Sandbox, store: &wxopen::Store, component: &str) {
+    let ticket = sandbox.ticket();
+    store
+        .save_ticket(
+            component,
+            &ticket.ticket,
+            ticket.create_time,
+            wxopen::unix_now(),
+        )
+        .await
+        .expect("the ticket is stored");
 }
 
 /// A bounded wait, for the few tests that need the clock to move.

@@ -58,10 +58,7 @@ impl Platform {
 
     /// Stores the sandbox's current ticket, as the receiver would have.
     pub async fn store_ticket(&self) {
-        self.sandbox
-            .store_ticket_in(&self.tokens().store, &self.component)
-            .await
-            .unwrap();
+        crate::store_ticket(&self.sandbox, &self.tokens().store, &self.component).await;
     }
 
     /// An administrator authorizes `appid` and the platform exchanges the code for `merchant`.

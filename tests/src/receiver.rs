@@ -1,5 +1,5 @@
 //! The ticket receiver alone, on a component of its own, against the local services: what the
-//! receiver's own tests (tests/tests/ticket_receiver.rs, tests/tests/hostile_xml.rs) drive.
+//! receiver's own tests (tests/tests/service/ticket_receiver.rs, tests/tests/service/hostile_xml.rs) drive.
 
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ impl ReceiverPlatform {
         let appid = unique_appid();
         let mut receiver = Receiver::new(&config(&appid, secret_id), &aws);
         // These tests are about what is recorded; acting on authorizations is tested with the
-        // sandbox (tests/tests/authorization.rs).
+        // sandbox (tests/tests/service/authorization.rs).
         receiver.act_budget = Duration::ZERO;
         let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &appid);
         Self {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use wxopen_tests::sandbox::{Sandbox, SandboxConfig};
+use wechat_sandbox::{Sandbox, SandboxConfig};
 
 /// The port the binary listens on when neither a flag nor the config file says.
 const DEFAULT_PORT: u16 = 9100;

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use token_refresher::{RefreshRequest, Refresher, refresh};
-use wxopen_tests::dev_server;
-use wxopen_tests::service::App;
+use wxopen_dev::{App, server as dev_server};
 
 #[derive(Debug, Parser)]
 #[command(about = "Runs the service's handlers locally (see scripts/dev.sh)")]

@@ -1,365 +1,30 @@
 //! The WeChat sandbox's own tests: every rule it enforces, over plain HTTP, and one full
-//! authorization walk. They need no AWS service: a small platform server in this file receives
+//! authorization walk. They need no AWS service: a small platform server ([`support`]) receives
 //! the pushes and the browser's redirect.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use wxopen::MessageCrypto;
-use wxopen::push::{ComponentInfo, ComponentPush, Envelope};
-use wxopen_tests::sandbox::component_api::{
+use support::*;
+use wechat_sandbox::component_api::{
     AuthorizerInfoAnswer, AuthorizerListAnswer, AuthorizerTokenAnswer, ComponentTokenAnswer,
     PreAuthCodeAnswer, QueryAuthAnswer,
 };
-use wxopen_tests::sandbox::{ALL_APIS, AccountKind, PushRecord, Sandbox, SandboxConfig, WxError};
-use wxopen_tests::{TEST_APPSECRET, TEST_COMPONENT_APPID, TEST_ENCODING_AES_KEY, TEST_TOKEN};
+use wechat_sandbox::defaults::{
+    COMPONENT_APPID as TEST_COMPONENT_APPID, COMPONENT_APPSECRET as TEST_APPSECRET,
+    ENCODING_AES_KEY as TEST_ENCODING_AES_KEY, TOKEN as TEST_TOKEN,
+};
+use wechat_sandbox::{ALL_APIS, AccountKind, PushRecord, SandboxConfig};
 
 const OFFICIAL: &str = "wx1c4e7a9d2b5f8036"; // 深蓝便民缴费, a verified service account
 const SUBSCRIPTION: &str = "wx3f2a6c8d1e4b7a90"; // 晨读小站, an unverified subscription account
 const MINI_PROGRAM: &str = "wx5d8a1f3c7e9b2046"; // 巷口早餐铺点餐
-const PC_PAGE: &str = "/cgi-bin/componentloginpage";
 const MOBILE_PAGE: &str = "/wxaopen/safe/bindcomponent";
 const OLD_MOBILE_PAGE: &str = "/safe/bindcomponent";
-
-// ----- a platform: receives pushes and the browser's redirect -----
-
-/// How the platform answers the next push.
-#[derive(Debug, Clone, Copy)]
-enum Reply {
-    Success,
-    Status(u16, &'static str),
-    Hang(Duration),
-}
-
-/// A push as the platform received it, verified and decrypted.
-#[derive(Debug, Clone)]
-struct Received {
-    query: HashMap<String, String>,
-    push: ComponentPush,
-}
-
-#[derive(Default)]
-struct PlatformState {
-    replies: Mutex<VecDeque<Reply>>,
-    received: Mutex<Vec<Received>>,
-    refused: Mutex<Vec<String>>,
-    callbacks: Mutex<Vec<HashMap<String, String>>>,
-}
-
-struct Platform {
-    base_url: String,
-    state: Arc<PlatformState>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl Platform {
-    async fn start() -> Self {
-        let state = Arc::new(PlatformState::default());
-        let app = axum::Router::new()
-            .route("/events", post(receive))
-            .route("/callback", get(callback))
-            .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            base_url,
-            state,
-            _task: task,
-        }
-    }
-
-    fn event_url(&self) -> String {
-        format!("{}/events", self.base_url)
-    }
-
-    fn reply_next(&self, replies: &[Reply]) {
-        self.state
-            .replies
-            .lock()
-            .unwrap()
-            .extend(replies.iter().cloned());
-    }
-
-    fn received(&self) -> Vec<Received> {
-        assert_eq!(*self.state.refused.lock().unwrap(), Vec::<String>::new());
-        self.state.received.lock().unwrap().clone()
-    }
-}
-
-/// Verifies a push as the ticket receiver does: msg_signature, envelope AppId, decryption.
-async fn receive(
-    State(state): State<Arc<PlatformState>>,
-    RawQuery(query): RawQuery,
-    body: String,
-) -> (StatusCode, String) {
-    let query: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let crypto =
-        MessageCrypto::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, TEST_COMPONENT_APPID).unwrap();
-    let verified = (|| -> Result<ComponentPush, String> {
-        let envelope = Envelope::parse(&body).map_err(|e| e.to_string())?;
-        if envelope.app_id.as_deref() != Some(TEST_COMPONENT_APPID) {
-            return Err("envelope AppId".into());
-        }
-        if query.get("encrypt_type").map(String::as_str) != Some("aes") {
-            return Err("encrypt_type".into());
-        }
-        let (t, n) = (&query["timestamp"], &query["nonce"]);
-        crypto
-            .verify_signature(&query["msg_signature"], t, n, &envelope.encrypt)
-            .map_err(|e| e.to_string())?;
-        if query["signature"] != crypto.signature(t, n, "") {
-            return Err("signature".into());
-        }
-        let xml = crypto
-            .decrypt(&envelope.encrypt)
-            .map_err(|e| e.to_string())?;
-        ComponentPush::parse(&xml).map_err(|e| e.to_string())
-    })();
-    let push = match verified {
-        Ok(push) => push,
-        Err(reason) => {
-            state.refused.lock().unwrap().push(reason.clone());
-            return (StatusCode::FORBIDDEN, reason);
-        }
-    };
-    state
-        .received
-        .lock()
-        .unwrap()
-        .push(Received { query, push });
-    let reply = state.replies.lock().unwrap().pop_front();
-    match reply.unwrap_or(Reply::Success) {
-        Reply::Success => (StatusCode::OK, "success".into()),
-        Reply::Status(status, body) => (StatusCode::from_u16(status).unwrap(), body.into()),
-        Reply::Hang(duration) => {
-            tokio::time::sleep(duration).await;
-            (StatusCode::OK, "success".into())
-        }
-    }
-}
-
-async fn callback(
-    State(state): State<Arc<PlatformState>>,
-    RawQuery(query): RawQuery,
-) -> &'static str {
-    let query = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    state.callbacks.lock().unwrap().push(query);
-    "授权成功"
-}
-
-// ----- the sandbox, driven over HTTP -----
-
-struct Wx {
-    sandbox: Sandbox,
-    http: reqwest::Client,
-}
-
-fn quick_config() -> SandboxConfig {
-    SandboxConfig {
-        ticket_interval: Duration::ZERO,
-        push_retry_delay: Duration::from_millis(20),
-        ..SandboxConfig::default()
-    }
-}
-
-impl Wx {
-    async fn start() -> Self {
-        Self::with(quick_config()).await
-    }
-
-    async fn with(config: SandboxConfig) -> Self {
-        let sandbox = Sandbox::start(config).await.unwrap();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self { sandbox, http }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.sandbox.base_url())
-    }
-
-    /// Calls a component API; the raw JSON answer (always HTTP 200, as WeChat's).
-    async fn call(&self, api: &str, token: Option<&str>, body: Value) -> Value {
-        self.call_raw(api, token, body.to_string()).await
-    }
-
-    async fn call_raw(&self, api: &str, token: Option<&str>, body: String) -> Value {
-        let mut request = self
-            .http
-            .post(self.url(&format!("/cgi-bin/component/{api}")))
-            .body(body);
-        if let Some(token) = token {
-            request = request.query(&[("component_access_token", token)]);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
-    }
-
-    async fn ok<T: DeserializeOwned>(&self, api: &str, token: Option<&str>, body: Value) -> T {
-        let answer = self.call(api, token, body).await;
-        assert!(answer.get("errcode").is_none(), "{api}: {answer}");
-        serde_json::from_value(answer).unwrap()
-    }
-
-    async fn errcode(&self, api: &str, token: Option<&str>, body: Value) -> i64 {
-        let answer = self.call(api, token, body).await;
-        let errmsg = answer["errmsg"].as_str().unwrap();
-        let expected = WxError::from_errcode(answer["errcode"].as_i64().unwrap()).to_string();
-        assert!(errmsg.starts_with(&format!("{expected} rid: ")), "{answer}");
-        answer["errcode"].as_i64().unwrap()
-    }
-
-    async fn component_token(&self) -> String {
-        let answer: ComponentTokenAnswer = self
-            .ok(
-                "api_component_token",
-                None,
-                json!({
-                    "component_appid": TEST_COMPONENT_APPID,
-                    "component_appsecret": TEST_APPSECRET,
-                    "component_verify_ticket": self.sandbox.ticket().ticket,
-                }),
-            )
-            .await;
-        assert_eq!(answer.expires_in, 7200);
-        answer.component_access_token
-    }
-
-    async fn pre_auth_code(&self, token: &str) -> String {
-        let answer: PreAuthCodeAnswer = self
-            .ok(
-                "api_create_preauthcode",
-                Some(token),
-                json!({ "component_appid": TEST_COMPONENT_APPID }),
-            )
-            .await;
-        assert_eq!(answer.expires_in, 1800);
-        answer.pre_auth_code
-    }
-
-    /// Opens an authorization page as a browser would, with this Referer (or none).
-    async fn open<Q: serde::Serialize + ?Sized>(
-        &self,
-        path: &str,
-        params: &Q,
-        referer: Option<&str>,
-    ) -> (StatusCode, String) {
-        let mut request = self.http.get(self.url(path)).query(params);
-        if let Some(referer) = referer {
-            request = request.header("referer", referer);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.text().await.unwrap())
-    }
-
-    /// Posts the page's form; the answer is the redirect's Location, or the error page.
-    async fn confirm<F: serde::Serialize + ?Sized>(
-        &self,
-        path: &str,
-        form: &F,
-    ) -> Result<String, (StatusCode, String)> {
-        let response = self
-            .http
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::FOUND {
-            Ok(response.headers()["location"].to_str().unwrap().to_owned())
-        } else {
-            Err((response.status(), response.text().await.unwrap()))
-        }
-    }
-
-    /// The page walk for one account: pre-auth code, page, confirm; the auth code.
-    async fn authorize(&self, token: &str, appid: &str) -> String {
-        let pre = self.pre_auth_code(token).await;
-        let location = self
-            .confirm(
-                PC_PAGE,
-                &[
-                    ("component_appid", TEST_COMPONENT_APPID),
-                    ("pre_auth_code", &pre),
-                    ("redirect_uri", "http://127.0.0.1/cb"),
-                    ("authorizer_appid", appid),
-                ],
-            )
-            .await
-            .unwrap();
-        query_of(&location)["auth_code"].clone()
-    }
-
-    async fn query_auth(&self, token: &str, code: &str) -> QueryAuthAnswer {
-        self.ok(
-            "api_query_auth",
-            Some(token),
-            json!({ "component_appid": TEST_COMPONENT_APPID, "authorization_code": code }),
-        )
-        .await
-    }
-
-    async fn refresh(&self, token: &str, appid: &str, refresh: &str) -> Value {
-        self.call(
-            "api_authorizer_token",
-            Some(token),
-            json!({
-                "component_appid": TEST_COMPONENT_APPID,
-                "authorizer_appid": appid,
-                "authorizer_refresh_token": refresh,
-            }),
-        )
-        .await
-    }
-
-    async fn info(&self, token: &str, appid: &str) -> Value {
-        self.call(
-            "api_get_authorizer_info",
-            Some(token),
-            json!({ "component_appid": TEST_COMPONENT_APPID, "authorizer_appid": appid }),
-        )
-        .await
-    }
-}
-
-fn query_of(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-fn page_params<'a>(pre: &'a str, redirect_uri: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("component_appid", TEST_COMPONENT_APPID),
-        ("pre_auth_code", pre),
-        ("redirect_uri", redirect_uri),
-        ("auth_type", "3"),
-    ]
-}
-
-fn token_body() -> Value {
-    json!({
-        "component_appid": TEST_COMPONENT_APPID,
-        "component_appsecret": TEST_APPSECRET,
-    })
-}
 
 // ----- the component APIs -----
 
@@ -738,7 +403,7 @@ async fn a_withdrawn_account_is_refused_and_unauthorized_is_pushed() {
     let push = &received.last().unwrap().push;
     assert_eq!(
         push.info,
-        ComponentInfo::Unauthorized {
+        Info::Unauthorized {
             authorizer_appid: OFFICIAL.into()
         }
     );
@@ -926,7 +591,7 @@ async fn start_push_ticket_checks_the_secret_and_pushes_a_ticket() {
     let received = platform.received();
     assert_eq!(
         received[0].push.info,
-        ComponentInfo::VerifyTicket {
+        Info::VerifyTicket {
             ticket: now.ticket.clone()
         }
     );
@@ -1201,8 +866,8 @@ async fn confirming_redirects_with_the_code_and_pushes_authorized_then_updateaut
         let received = platform.received();
         let push = &received[round - 1].push;
         let grant = match &push.info {
-            ComponentInfo::Authorized(g) if round == 1 => g,
-            ComponentInfo::UpdateAuthorized(g) if round == 2 => g,
+            Info::Authorized(g) if round == 1 => g,
+            Info::UpdateAuthorized(g) if round == 2 => g,
             other => panic!("{other:?}"),
         };
         assert_eq!(grant.authorizer_appid, MINI_PROGRAM);
@@ -1262,7 +927,7 @@ async fn pushes_are_encrypted_and_signed_like_wechats() {
     assert!((0..=5).contains(&(sent - r.push.create_time)), "{sent}");
     assert_eq!(
         r.push.info,
-        ComponentInfo::VerifyTicket {
+        Info::VerifyTicket {
             ticket: wx.sandbox.ticket().ticket
         }
     );
@@ -1359,7 +1024,7 @@ async fn tickets_are_pushed_on_schedule() {
         .received()
         .into_iter()
         .map(|r| match r.push.info {
-            ComponentInfo::VerifyTicket { ticket } => ticket,
+            Info::VerifyTicket { ticket } => ticket,
             other => panic!("{other:?}"),
         })
         .collect();
@@ -1764,7 +1429,7 @@ async fn the_full_authorization_walk_over_plain_http() {
     assert_eq!(answer["errcode"], 0);
     wx.sandbox.wait_for_pushes(1).await.unwrap();
     let ticket = match &platform.received()[0].push.info {
-        ComponentInfo::VerifyTicket { ticket } => ticket.clone(),
+        Info::VerifyTicket { ticket } => ticket.clone(),
         other => panic!("{other:?}"),
     };
 
@@ -1850,7 +1515,7 @@ async fn the_full_authorization_walk_over_plain_http() {
     let records = wx.sandbox.wait_for_pushes(2).await.unwrap();
     assert_eq!(records[1].info_type, "authorized");
     match &platform.received()[1].push.info {
-        ComponentInfo::Authorized(grant) => {
+        Info::Authorized(grant) => {
             assert_eq!(grant.authorization_code, code);
             assert_eq!(grant.authorizer_appid, MINI_PROGRAM);
             assert_eq!(

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::random;
+
 /// Which kind of account, as `auth_type` selects them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,7 +243,7 @@ pub fn generated(count: usize) -> Vec<Account> {
     let builtin = builtin();
     (0..count)
         .map(|i| Account {
-            appid: crate::unique_appid(),
+            appid: random::appid(),
             ..builtin[i % builtin.len()].clone()
         })
         .collect()

@@ -7,12 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wxopen::release_check::{
-    EVENT_REPLY_SUFFIX, FROM_API_SUFFIX, QUERY_AUTH_CODE_PREFIX, TEXT_MESSAGE, TEXT_REPLY,
-};
 
 use super::accounts::Account;
-use super::{Shared, random};
+use super::{Shared, random, xml};
+
+// What WeChat's checker sends and expects, as WeChat documents it (kept here, apart from the
+// service's own copies, so that a typo on either side fails the check).
+const TEXT_MESSAGE: &str = "TESTCOMPONENT_MSG_TYPE_TEXT";
+const TEXT_REPLY: &str = "TESTCOMPONENT_MSG_TYPE_TEXT_callback";
+const QUERY_AUTH_CODE_PREFIX: &str = "QUERY_AUTH_CODE:";
+const FROM_API_SUFFIX: &str = "_from_api";
+const EVENT_REPLY_SUFFIX: &str = "from_callback";
 
 /// The event the check sends (WeChat's checker uses a location report).
 pub const CHECK_EVENT: &str = "LOCATION";
@@ -191,8 +196,8 @@ impl Checker {
         if status != 200 {
             return Err(format!("HTTP {status}: {body:.200}"));
         }
-        let fields = wxopen::xml::parse(body)
-            .map_err(|e| format!("the reply is not XML ({e}): {body:.200}"))?;
+        let fields =
+            xml::fields(body).map_err(|e| format!("the reply is not XML ({e}): {body:.200}"))?;
         let field = |name: &str| {
             fields
                 .get(name)
@@ -208,7 +213,7 @@ impl Checker {
         let plain = crypto
             .decrypt(&encrypt)
             .map_err(|e| format!("the reply does not decrypt: {e}"))?;
-        let reply = wxopen::xml::parse(&plain).map_err(|e| format!("the reply's XML: {e}"))?;
+        let reply = xml::fields(&plain).map_err(|e| format!("the reply's XML: {e}"))?;
         let expect = |name: &str, value: &str| match reply.get(name) {
             Some(v) if v == value => Ok(()),
             other => Err(format!("reply {name} is {other:?}, expected {value:?}")),
@@ -246,7 +251,7 @@ pub async fn post_message(
     let nonce = random::nonce();
     let msg_signature = crypto.signature(&timestamp, &nonce, &encrypt);
     let signature = crypto.signature(&timestamp, &nonce, "");
-    let openid = wxopen::xml::parse(xml)
+    let openid = xml::fields(xml)
         .ok()
         .and_then(|f| f.get("FromUserName").map(str::to_owned))
         .unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The sample events in events/: generated deterministically from the documented test key, so
 //! they cannot rot, and replayed through the real handler.
 //!
-//! `UPDATE_EVENTS=1 cargo test -p wxopen-tests --test events` rewrites them.
+//! `UPDATE_EVENTS=1 cargo test -p wxopen-tests --test service events::` rewrites them.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -17,13 +17,15 @@ pub mod clock;
 pub mod component_api;
 pub mod control;
 pub mod custom_api;
+pub mod defaults;
 pub mod errors;
 pub mod faults;
 pub mod pages;
 pub mod pushes;
-mod random;
+pub mod random;
 pub mod release_check;
 pub mod state;
+pub mod xml;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,7 +33,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
-use wxopen::{CryptoError, MessageCrypto};
+use wxopen_crypto::{CryptoError, MessageCrypto};
 
 pub use accounts::{Account, AccountKind};
 pub use calls::Calls;
@@ -117,10 +119,10 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             port: 0,
-            component_appid: crate::TEST_COMPONENT_APPID.into(),
-            component_appsecret: crate::TEST_APPSECRET.into(),
-            token: crate::TEST_TOKEN.into(),
-            encoding_aes_key: crate::TEST_ENCODING_AES_KEY.into(),
+            component_appid: defaults::COMPONENT_APPID.into(),
+            component_appsecret: defaults::COMPONENT_APPSECRET.into(),
+            token: defaults::TOKEN.into(),
+            encoding_aes_key: defaults::ENCODING_AES_KEY.into(),
             event_url: None,
             message_url: None,
             ticket_interval: Duration::from_secs(600),
@@ -624,25 +626,6 @@ impl Sandbox {
     // ----- accounts -----
 
     /// The accounts and whether each has authorized the platform.
-    /// Stores WeChat's current ticket for `component`, as the ticket receiver would have after
-    /// the push (the steady state tests and benchmarks start from).
-    pub async fn store_ticket_in(
-        &self,
-        store: &wxopen::Store,
-        component: &str,
-    ) -> Result<(), wxopen::StoreError> {
-        let ticket = self.ticket();
-        store
-            .save_ticket(
-                component,
-                &ticket.ticket,
-                ticket.create_time,
-                wxopen::unix_now(),
-            )
-            .await
-            .map(drop)
-    }
-
     pub fn accounts(&self) -> Vec<AccountStatus> {
         self.shared.state().account_statuses()
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use wxopen::MessageCrypto;
+use wxopen_crypto::MessageCrypto;
 
 use super::random;
 use super::state::{Grant, Ticket};

@@ -22,6 +22,11 @@ pub fn string(len: usize) -> String {
     out
 }
 
+/// A fresh appid: `wx` and 16 hexadecimal digits.
+pub fn appid() -> String {
+    format!("wx{}", hex::encode(bytes::<8>()))
+}
+
 /// A decimal nonce, as WeChat sends in push URLs.
 pub fn nonce() -> String {
     u32::from_be_bytes(bytes()).to_string()

@@ -1,0 +1,9 @@
+//! The service on a laptop: the Lambda functions' handlers behind one loopback origin, routed as
+//! the HTTP API routes them in AWS ([`app`]), served by a small HTTP adapter that turns requests
+//! into the API Gateway events the handlers take ([`server`]). `wxopen-dev` (started by
+//! `scripts/dev.sh`) runs it; the integration tests drive the same [`app::App`].
+
+pub mod app;
+pub mod server;
+
+pub use app::{App, LOCAL_CALLER_ARN, with_iam_caller};

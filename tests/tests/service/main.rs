@@ -1,0 +1,21 @@
+//! The service's integration tests, as one binary (one link of the workspace, not one per area):
+//! the real handlers against DynamoDB Local, the Secrets Manager emulator (both started by
+//! `scripts/test.sh`) and the WeChat sandbox, a module per area.
+//!
+//! `bash scripts/test.sh -p wxopen-tests --test service faults::` runs one area. The log-hygiene
+//! test is a binary of its own because it installs the process-wide log subscriber.
+
+mod admin;
+mod authorization;
+mod bad_inputs;
+mod browser;
+mod dev_stack;
+mod events;
+mod faults;
+mod hostile_xml;
+mod late_push;
+mod messages;
+mod sandbox_pushes;
+mod ticket_receiver;
+mod token_vendor;
+mod tokens;
