@@ -29,7 +29,7 @@ pub struct Account {
     pub kind: AccountKind,
     /// The permission sets (权限集 ids) the administrator can grant to a platform.
     pub func_info: Vec<u32>,
-    /// The 全网发布 (release check) group of SPEC.md §4, for WeChat's test accounts.
+    /// The 全网发布 (release check) group (docs/protocol.md#the-release-check), for WeChat's test accounts.
     pub release_check_group: Option<u8>,
     pub info: AuthorizerInfo,
 }
@@ -133,7 +133,7 @@ pub fn permission_name(id: u32) -> &'static str {
 const OFFICIAL_SETS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 24, 26, 33];
 const MINI_PROGRAM_SETS: &[u32] = &[17, 18, 19, 25, 30, 31, 37, 40, 49];
 
-/// SPEC.md §4: WeChat's release-check test accounts, by group.
+/// WeChat's release-check test accounts (docs/protocol.md#the-release-check), by group.
 pub const RELEASE_CHECK_ACCOUNTS: [(u8, [(&str, &str); 2]); 5] = [
     (
         1,

@@ -1,4 +1,4 @@
-//! `POST /cgi-bin/component/{api}`: the component APIs of SPEC.md §2, with WeChat's request and
+//! `POST /cgi-bin/component/{api}`: the component APIs (docs/protocol.md), with WeChat's request and
 //! answer shapes. Errors are HTTP 200 with `{"errcode", "errmsg"}`, as WeChat answers them.
 
 use std::sync::Arc;

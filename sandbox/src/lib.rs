@@ -1,6 +1,6 @@
 //! The WeChat sandbox: a real HTTP server on loopback that behaves toward this service the way
-//! WeChat's Open Platform does (SPEC.md): the component APIs and their rules, the authorization
-//! pages with the Referer rule, encrypted pushes to the event URL with WeChat's retries, and
+//! WeChat's Open Platform does (docs/protocol.md): the component APIs and their rules, the
+//! authorization pages with the Referer rule, encrypted pushes to the event URL with WeChat's retries, and
 //! faults on demand. Tests start it in-process ([`Sandbox::start`]); developers run the
 //! `wechat-sandbox` binary. See docs/sandbox.md.
 //!
@@ -63,7 +63,7 @@ pub const APIS: [&str; 7] = [
 /// How long [`Sandbox::wait_for_pushes`] waits at most.
 pub const PUSH_WAIT_LIMIT: Duration = Duration::from_secs(30);
 
-/// The sandbox's settings. Defaults: the local test platform of tests/src/lib.rs and WeChat's
+/// The sandbox's settings. Defaults: the platform of [`defaults`] and WeChat's
 /// own numbers. In a config file durations are seconds (`ticket_interval_secs: 600`).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

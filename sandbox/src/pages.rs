@@ -1,4 +1,4 @@
-//! The authorization pages of SPEC.md §3, PC and mobile, under WeChat's paths. A plain HTML
+//! The authorization pages (docs/protocol.md#authorization-links), PC and mobile, under WeChat's paths. A plain HTML
 //! form stands in for WeChat's QR code and phone confirmation: the simulated administrator picks
 //! an account and permission sets and confirms; the browser is then sent to `redirect_uri` and
 //! WeChat pushes `authorized` (or `updateauthorized`) to the event URL.

@@ -1,4 +1,4 @@
-//! WeChat's release check (全网发布, SPEC.md §4), run against the platform's message URL: for
+//! WeChat's release check (全网发布, docs/protocol.md#the-release-check), run against the platform's message URL: for
 //! each test account of the chosen groups, a text message, the `QUERY_AUTH_CODE` flow and an
 //! event, then a ticket push to the event URL. Each case passes only on the exact answer WeChat's
 //! checker wants.

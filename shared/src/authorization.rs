@@ -1,4 +1,4 @@
-//! Sending a merchant through WeChat's authorization page (SPEC §3), and the one operation that
+//! Sending a merchant through WeChat's authorization page (docs/protocol.md#the-authorization-flow), and the one operation that
 //! turns an authorization code into a stored account bound to the right merchant.
 //!
 //! The browser's return to our callback and WeChat's `authorized` push carry the same code and

@@ -1,4 +1,4 @@
-//! WeChat's release check (全网发布, SPEC.md §4): the test accounts and what it expects of each
+//! WeChat's release check (全网发布, docs/protocol.md#the-release-check): the test accounts and what it expects of each
 //! message it sends to the message URL.
 
 use crate::message::AuthorizerMessage;

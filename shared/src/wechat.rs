@@ -1,4 +1,4 @@
-//! A typed client of WeChat's component APIs (SPEC §2).
+//! A typed client of WeChat's component APIs (docs/protocol.md describes each call).
 //!
 //! Every call has a timeout. Errors keep WeChat's errcode and never carry a URL (the component
 //! token travels in the query string) or a credential.
@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// WeChat's errcodes that need their own handling (SPEC §2).
+/// WeChat's errcodes that need their own handling (docs/protocol.md#error-codes-and-reactions).
 pub mod errcode {
     pub const SYSTEM_BUSY: i64 = -1;
     pub const INVALID_CREDENTIAL: i64 = 40001;

@@ -1,7 +1,7 @@
 //! The message URL (消息与事件接收URL, `/wechat/authorizers/{appid}/events`): messages and
 //! events of authorized accounts, verified and decrypted like the authorization event URL's.
 //!
-//! The release check's test accounts get the answers it expects (SPEC.md §4); every other
+//! The release check's test accounts get the answers it expects (docs/protocol.md#the-release-check); every other
 //! message is handed on (SQS or EventBridge) and answered `success` only once it is.
 
 use std::time::Duration;
