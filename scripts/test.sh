@@ -11,6 +11,10 @@ if [[ -n "${SAM_LINT:-}" && "${SAM_LINT}" != 0 ]] || [[ -n "${CI:-}" ]]; then
     AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
         .local/sam-venv/bin/sam validate --lint --template template.yaml
 fi
-# Unit tests of the libraries and the integration tests (benchmarks are checked by clippy and run
-# on their own; no crate has doc tests or binary-only tests).
-exec bash scripts/services.sh run cargo test --workspace --lib --tests "$@"
+# Without arguments: every library's unit tests and every integration test (benchmarks are checked
+# by clippy and run on their own; no crate has doc tests or tests in a main.rs). With arguments:
+# exactly those, e.g. `-p wxopen-tests --test service faults::`.
+if [[ $# -eq 0 ]]; then
+    set -- --workspace --lib --tests
+fi
+exec bash scripts/services.sh run cargo test "$@"

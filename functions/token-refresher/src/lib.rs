@@ -33,9 +33,12 @@ impl Refresher {
     }
 }
 
-/// The schedule's input (all optional; an EventBridge "Scheduled Event" carries none of them):
-/// `{"partitions": [0, 1, ...], "reconcile": true, "concurrency": 32}`.
+/// The schedule's input (all optional): `{"partitions": [0, 1, ...], "reconcile": true,
+/// "concurrency": 32}`. EventBridge's own "Scheduled Event" (a rule without an input) asks for a
+/// default run; anything else that is not exactly this shape is refused, so that a mistyped
+/// manual run (`"partition"`, `"reconcile": "yes"`) fails loudly instead of doing something else.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
     pub partitions: Option<Vec<u32>>,
@@ -45,11 +48,38 @@ pub struct RefreshRequest {
     pub concurrency: Option<usize>,
 }
 
+/// Why a run did not start. Returned to the invoker as the function's error.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(
+        "the event is not a refresh request ({0}); expected {{\"partitions\": [0, 1], \"reconcile\": true, \"concurrency\": 32}}, every field optional"
+    )]
+    MalformedRequest(#[source] serde_json::Error),
+    #[error("partition {partition} does not exist (0..{DUE_SHARDS})")]
+    NoSuchPartition { partition: u32 },
+    #[error("concurrency must be at least 1")]
+    NoConcurrency,
+}
+
+impl RefreshRequest {
+    /// Reads the invocation's payload: a refresh request, or EventBridge's plain scheduled event.
+    pub fn from_event(payload: Value) -> Result<Self, RefreshError> {
+        let scheduled = payload.get("detail-type").and_then(Value::as_str)
+            == Some("Scheduled Event")
+            && payload.get("source").and_then(Value::as_str) == Some("aws.events");
+        if scheduled {
+            return Ok(Self::default());
+        }
+        serde_json::from_value(payload).map_err(RefreshError::MalformedRequest)
+    }
+}
+
 pub async fn handle(refresher: &Refresher, event: LambdaEvent<Value>) -> Result<Summary, Error> {
-    let request: RefreshRequest = serde_json::from_value(event.payload).unwrap_or_default();
     let deadline = instant_of(event.context.deadline);
-    let summary = refresh(refresher, &request, deadline).await?;
-    Ok(summary)
+    let request = RefreshRequest::from_event(event.payload).inspect_err(|error| {
+        tracing::error!(%error, "refresh request refused");
+    })?;
+    Ok(refresh(refresher, &request, deadline).await?)
 }
 
 /// Runs once until `deadline`, logs the summary and emits its metrics.
@@ -57,14 +87,17 @@ pub async fn refresh(
     refresher: &Refresher,
     request: &RefreshRequest,
     deadline: Instant,
-) -> Result<Summary, Error> {
+) -> Result<Summary, RefreshError> {
     let mut options = RunOptions::new(deadline);
     options.concurrency = request.concurrency.unwrap_or(refresher.concurrency);
+    if options.concurrency == 0 {
+        return Err(RefreshError::NoConcurrency);
+    }
     options.reconcile = request.reconcile;
     options.rebind = refresher.rebind;
     if let Some(partitions) = &request.partitions {
-        if let Some(bad) = partitions.iter().find(|p| **p >= DUE_SHARDS) {
-            return Err(format!("partition {bad} does not exist (0..{DUE_SHARDS})").into());
+        if let Some(&partition) = partitions.iter().find(|p| **p >= DUE_SHARDS) {
+            return Err(RefreshError::NoSuchPartition { partition });
         }
         options.partitions = partitions.clone();
     }
@@ -132,16 +165,42 @@ mod tests {
             "account": "123456789012", "time": "2026-11-25T12:00:00Z", "region": "ap-east-1",
             "resources": [], "detail": {}
         });
-        let request: RefreshRequest = serde_json::from_value(scheduled).unwrap();
+        let request = RefreshRequest::from_event(scheduled).unwrap();
         assert_eq!(
             (request.partitions, request.reconcile, request.concurrency),
             (None, false, None)
         );
 
         let input = serde_json::json!({"partitions": [4, 5], "reconcile": true, "concurrency": 32});
-        let request: RefreshRequest = serde_json::from_value(input).unwrap();
+        let request = RefreshRequest::from_event(input).unwrap();
         assert_eq!(request.partitions, Some(vec![4, 5]));
         assert!(request.reconcile);
         assert_eq!(request.concurrency, Some(32));
+        let empty = RefreshRequest::from_event(serde_json::json!({})).unwrap();
+        assert_eq!((empty.partitions, empty.reconcile), (None, false));
+    }
+
+    #[test]
+    fn malformed_requests_are_refused_not_defaulted() {
+        for bad in [
+            serde_json::json!({"partition": [1]}),
+            serde_json::json!({"reconcile": "yes"}),
+            serde_json::json!({"partitions": "all"}),
+            serde_json::json!({"partitions": [-1]}),
+            serde_json::json!([1, 2]),
+            serde_json::json!("reconcile"),
+            serde_json::json!({"detail-type": "Scheduled Event", "source": "someone.else"}),
+        ] {
+            let error = RefreshRequest::from_event(bad.clone()).unwrap_err();
+            assert!(
+                matches!(error, RefreshError::MalformedRequest(_)),
+                "{bad}: {error}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("the event is not a refresh request (")
+            );
+        }
     }
 }

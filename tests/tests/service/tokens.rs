@@ -633,6 +633,37 @@ async fn the_refresher_refuses_partitions_that_do_not_exist() {
 }
 
 #[tokio::test]
+async fn a_malformed_manual_run_is_refused_before_anything_is_called_or_stored() {
+    let p = Platform::new().await;
+    p.store_ticket().await;
+    let before = wxopen_tests::items_of(&p.aws, &p.component).await;
+    let refresher = Refresher::new(&p.config, &p.aws);
+    let deadline_ms = (wxopen::unix_now() as u64 + 60) * 1000;
+    let mut context = lambda_http::lambda_runtime::Context::default();
+    context.deadline = deadline_ms;
+    // "partition" for "partitions": once silently a default run over every partition.
+    let event = lambda_http::lambda_runtime::LambdaEvent::new(
+        serde_json::json!({"partition": [3], "reconcile": true}),
+        context,
+    );
+    let error = token_refresher::handle(&refresher, event)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("the event is not a refresh request (unknown field `partition`"),
+        "{error}"
+    );
+    assert!(
+        p.sandbox.calls().per_api.is_empty(),
+        "{:?}",
+        p.sandbox.calls()
+    );
+    assert_eq!(wxopen_tests::items_of(&p.aws, &p.component).await, before);
+}
+
+#[tokio::test]
 async fn a_cached_component_token_is_dropped_when_refused_and_replaced_only_if_still_stored() {
     let p = Platform::new().await;
     p.store_ticket().await;
