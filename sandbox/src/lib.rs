@@ -630,6 +630,15 @@ impl Sandbox {
         self.shared.state().account_statuses()
     }
 
+    /// The refresh token WeChat considers current for `appid` (what `api_get_authorizer_list`
+    /// would list), read from the sandbox's state: no call, so no fault can get in the way.
+    pub fn current_refresh_token(&self, appid: &str) -> Option<String> {
+        self.shared
+            .state()
+            .current_refresh_token(appid)
+            .map(str::to_owned)
+    }
+
     /// An administrator authorizes without going through a page (a shortcut for tests that
     /// need an authorized account); pushes `authorized`/`updateauthorized` and waits for it.
     pub async fn authorize(

@@ -290,6 +290,13 @@ impl State {
             .collect()
     }
 
+    /// The refresh token WeChat honours for `appid` now (the one it lists), if authorized.
+    pub fn current_refresh_token(&self, appid: &str) -> Option<&str> {
+        self.authorizations
+            .get(appid)
+            .map(|auth| auth.refresh_token.as_str())
+    }
+
     pub fn is_authorized(&self, appid: &str) -> bool {
         self.authorizations.contains_key(appid)
     }

@@ -202,7 +202,7 @@ async fn occasional_dynamodb_faults_are_absorbed_by_the_sdk_retries() {
     for appid in &appids {
         assert_eq!(
             platform.stored_refresh_token(&tokens, appid).await,
-            platform.listed_refresh_token(&tokens, appid).await,
+            platform.listed_refresh_token(appid),
             "{appid}: the stored refresh token is WeChat's current one"
         );
     }
@@ -367,7 +367,7 @@ async fn a_refresh_whose_result_cannot_be_stored_is_left_for_the_next_run() {
             "{appid}: tokens and status as they were"
         );
         assert_ne!(
-            platform.listed_refresh_token(&tokens, appid).await,
+            platform.listed_refresh_token(appid),
             now.0,
             "{appid}: WeChat did rotate the refresh token"
         );
@@ -399,7 +399,7 @@ async fn a_refresh_whose_result_cannot_be_stored_is_left_for_the_next_run() {
     assert!(summary.failed.is_empty(), "{summary:?}");
     for appid in &appids {
         let now = stored(&tokens, appid).await;
-        assert_eq!(now.0, platform.listed_refresh_token(&tokens, appid).await);
+        assert_eq!(now.0, platform.listed_refresh_token(appid));
         assert_ne!(now.1, before[appid].1, "{appid}: a new access token");
         assert_eq!(now.2, platform.sandbox.now() + 7200);
     }
@@ -436,7 +436,7 @@ async fn a_run_against_a_throttled_table_changes_nothing_and_the_next_run_comple
     for appid in &appids {
         assert_eq!(
             platform.stored_refresh_token(&tokens, appid).await,
-            platform.listed_refresh_token(&tokens, appid).await
+            platform.listed_refresh_token(appid)
         );
     }
 }
@@ -529,7 +529,7 @@ async fn wechat_hanging_past_the_deadline_leaves_work_for_the_next_run() {
         );
         assert_eq!(
             platform.stored_refresh_token(&tokens, appid).await,
-            platform.listed_refresh_token(&tokens, appid).await
+            platform.listed_refresh_token(appid)
         );
     }
     assert_eq!(tried, cut, "{summary:?}");
@@ -552,7 +552,7 @@ async fn wechat_hanging_past_the_deadline_leaves_work_for_the_next_run() {
     assert!(summary.failed.is_empty(), "{summary:?}");
     for appid in &appids {
         let now = stored(&tokens, appid).await;
-        assert_eq!(now.0, platform.listed_refresh_token(&tokens, appid).await);
+        assert_eq!(now.0, platform.listed_refresh_token(appid));
         assert_ne!(now.1, before[appid].1);
     }
 }
@@ -610,10 +610,7 @@ async fn a_push_whose_authorization_hangs_is_answered_and_completed_later() {
     let (refresh_token, access_token, _, status) = stored(&tokens, &appid).await;
     assert_eq!(status, "authorized");
     assert!(access_token.is_some());
-    assert_eq!(
-        refresh_token,
-        platform.listed_refresh_token(&tokens, &appid).await
-    );
+    assert_eq!(refresh_token, platform.listed_refresh_token(&appid));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,7 +806,7 @@ async fn a_day_of_pushes_and_refreshes_with_a_fifth_of_wechat_calls_failing() {
         assert_eq!(stored_status, "authorized", "{appid}");
         assert_eq!(
             refresh_token,
-            platform.listed_refresh_token(&tokens, appid).await,
+            platform.listed_refresh_token(appid),
             "{appid}: the stored refresh token is the one WeChat lists"
         );
         let access_token = access_token.unwrap_or_else(|| panic!("{appid}: no access token"));
