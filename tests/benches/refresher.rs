@@ -218,11 +218,14 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
                     .authorize(appid, None)
                     .await
                     .map_err(|e| e.to_string())?;
-                seeder
-                    .complete_authorization(&authorized.grant.authorization_code, None)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                wxopen_tests::store_authorization_unchecked(
+                    seeder,
+                    &authorized.grant.authorization_code,
+                    None,
+                )
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
             }
         })
         .buffer_unordered(seed_concurrency)

@@ -267,6 +267,19 @@ pub async fn store_ticket(sandbox: &Sandbox, store: &wxopen::Store, component: &
         .expect("the ticket is stored");
 }
 
+/// Exchanges an authorization code and stores the account, bound to `merchant` when given,
+/// without any of the authorization flow's checks (session, state, binding rules): the shortcut
+/// that fixtures and benchmarks use to have authorized accounts in the store.
+pub async fn store_authorization_unchecked(
+    tokens: &wxopen::tokens::Tokens,
+    authorization_code: &str,
+    merchant: Option<&str>,
+) -> Result<wxopen::store::AuthorizerRecord, wxopen::tokens::TokenError> {
+    let mut new = tokens.exchange_code(authorization_code).await?;
+    new.merchant = merchant.map(str::to_owned);
+    tokens.save_authorization(&new).await
+}
+
 /// A bounded wait, for the few tests that need the clock to move.
 pub async fn pause(duration: Duration) {
     tokio::time::sleep(duration).await;
