@@ -33,6 +33,7 @@ pub enum RebindPolicy {
 }
 
 impl RebindPolicy {
+    /// Reads `REBIND_POLICY` (`refuse` or `take_over`).
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "refuse" => Some(Self::Refuse),
@@ -58,16 +59,22 @@ pub struct LinkRequest {
     pub mobile: bool,
 }
 
+/// Why a merchant's link request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
+    /// No merchant.
     #[error("merchant is required")]
     MissingMerchant,
+    /// A merchant id with characters or a length that is not allowed.
     #[error("merchant must be 1 to 64 letters, digits, '-', '_', '.' or ':'")]
     BadMerchant,
+    /// An auth_type other than 1, 2 or 3.
     #[error("auth_type must be 1 (official accounts), 2 (mini programs) or 3 (both)")]
     BadAuthType,
+    /// A biz_appid that is not an appid.
     #[error("biz_appid must be an appid: wx followed by 16 hexadecimal digits")]
     BadBizAppid,
+    /// A mode other than pc or mobile.
     #[error("mode must be pc or mobile")]
     BadMode,
 }
@@ -141,7 +148,9 @@ pub fn is_appid(value: &str) -> bool {
 /// Where WeChat's pages are and where they send the merchant back.
 #[derive(Debug, Clone)]
 pub struct Pages {
+    /// The origin of WeChat's authorization page for PCs.
     pub mp_base: String,
+    /// The origin of WeChat's authorization page for phones.
     pub open_base: String,
     /// Our https origin on the 授权发起页域名.
     pub public_base_url: String,
@@ -150,8 +159,11 @@ pub struct Pages {
 /// A link to WeChat's authorization page for one session.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizationLink {
+    /// WeChat's authorization page, with the pre-auth code and our callback.
     pub url: String,
+    /// Seconds until the pre-auth code expires.
     pub expires_in: i64,
+    /// The session the callback will name.
     pub session_id: String,
 }
 
@@ -209,24 +221,36 @@ impl Pages {
 /// Why an authorization could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A token or a call to WeChat failed.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The callback names no session we created.
     #[error("this authorization link is unknown")]
     UnknownSession,
+    /// The session's pre-auth code has expired.
     #[error("this authorization link has expired")]
     ExpiredSession,
+    /// The session completed another authorization.
     #[error("this authorization link was already used for another authorization")]
     SessionUsed,
+    /// The code was issued for another session's pre-auth code.
     #[error("this authorization belongs to another link")]
     ForeignSession,
     #[error(
         "WeChat refused the authorization code (errcode {errcode}); it may have expired or been used"
     )]
-    CodeRefused { errcode: i64 },
+    /// WeChat refused the authorization code.
+    CodeRefused {
+        /// WeChat's errcode.
+        errcode: i64,
+    },
+    /// Another caller is exchanging the same code.
     #[error("the authorization is still being recorded; try again in a moment")]
     InProgress,
+    /// WeChat handed out a pre-auth code it had handed out before.
     #[error("WeChat gave a pre_auth_code that was used before")]
     PreAuthCodeReused,
 }
@@ -235,7 +259,10 @@ pub enum FlowError {
 #[derive(Debug, Clone, Copy)]
 pub enum Origin<'a> {
     /// The browser came back to our callback with this session id.
-    Callback { session_id: &'a str },
+    Callback {
+        /// The session's id.
+        session_id: &'a str,
+    },
     /// WeChat pushed `authorized` / `updateauthorized`.
     Push(&'a AuthorizationGrant),
 }
@@ -243,18 +270,26 @@ pub enum Origin<'a> {
 /// The account an authorization stored and whom it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completed {
+    /// The account as stored.
     pub account: AuthorizerRecord,
+    /// Which merchant it is bound to.
     pub binding: Binding,
     /// The result page was loaded again for the same code: nothing was exchanged.
     pub reloaded: bool,
 }
 
+/// Which merchant an authorized account ended up bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Binding {
     /// Bound to the session's merchant.
     Bound(String),
     /// The account already belongs to another merchant and the policy kept it there.
-    BoundElsewhere { merchant: String, requested: String },
+    BoundElsewhere {
+        /// The merchant it belongs to.
+        merchant: String,
+        /// The merchant whose link was used.
+        requested: String,
+    },
     /// No session named a merchant (an authorization made without our link).
     Unbound,
 }

@@ -2,24 +2,38 @@
 
 use std::time::Duration;
 
+/// A variable the deployment must set is missing or wrong.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// The variable is not set.
     #[error("environment variable {0} is required")]
     Missing(&'static str),
+    /// The variable cannot be read.
     #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why its value is refused.
+        reason: String,
+    },
 }
 
 /// What every function needs to know about its deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// `COMPONENT_APPID`: the platform's appid.
     pub component_appid: String,
+    /// `TABLE_NAME`: the DynamoDB table.
     pub table_name: String,
+    /// `SECRET_ID`: the Secrets Manager secret holding the app secret and message keys.
     pub secret_id: String,
     /// https origin on the 授权发起页域名; only the link and callback functions need it.
     pub public_base_url: Option<String>,
+    /// `WECHAT_API_BASE`: where WeChat's APIs are (the sandbox's address locally).
     pub wechat_api_base: String,
+    /// `WECHAT_MP_BASE`: the origin of WeChat's authorization page for PCs.
     pub wechat_mp_base: String,
+    /// `WECHAT_OPEN_BASE`: the origin of WeChat's authorization page for phones.
     pub wechat_open_base: String,
     /// How far a push's timestamp may be from our clock before it is refused as a replay.
     pub push_timestamp_tolerance: Duration,
@@ -48,9 +62,12 @@ pub enum MessageTarget {
 }
 
 impl Config {
+    /// How far a push's timestamp may be off when the deployment does not say.
     pub const DEFAULT_PUSH_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(300);
+    /// How long a fetched secret is used when the deployment does not say.
     pub const DEFAULT_SECRET_MAX_AGE: Duration = Duration::from_secs(300);
 
+    /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

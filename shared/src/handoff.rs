@@ -13,12 +13,18 @@ pub const EVENT_SOURCE: &str = "wxopen.authorizer-message";
 /// Where messages go; built once per container.
 #[derive(Debug, Clone)]
 pub enum Handoff {
+    /// An SQS queue (`MESSAGE_QUEUE_URL`).
     Queue {
+        /// The SQS client.
         client: aws_sdk_sqs::Client,
+        /// The queue.
         queue_url: String,
     },
+    /// An EventBridge bus (`MESSAGE_EVENT_BUS`).
     EventBus {
+        /// The EventBridge client.
         client: aws_sdk_eventbridge::Client,
+        /// The bus's name or ARN.
         bus: String,
     },
     /// No target configured: messages are acknowledged and dropped (logged by type only).
@@ -28,22 +34,36 @@ pub enum Handoff {
 /// Where one message went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handed {
-    Queued { message_id: String },
-    Published { event_id: String },
+    /// Sent to the queue, under SQS's message id.
+    Queued {
+        /// SQS's id of the message.
+        message_id: String,
+    },
+    /// Put on the bus, under EventBridge's event id.
+    Published {
+        /// EventBridge's id of the event.
+        event_id: String,
+    },
+    /// No target is configured: dropped.
     Discarded,
 }
 
+/// Why a message could not be handed on (WeChat will retry it).
 #[derive(Debug, thiserror::Error)]
 pub enum HandoffError {
+    /// SQS refused it.
     #[error("the message queue refused the message: {0}")]
     Queue(String),
+    /// EventBridge refused it.
     #[error("the event bus refused the message: {0}")]
     EventBus(String),
+    /// It could not be written as JSON.
     #[error("the message could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
 impl Handoff {
+    /// The handoff for the configured target (none: discard).
     pub fn new(target: Option<&MessageTarget>, aws: &aws_config::SdkConfig) -> Self {
         match target {
             Some(MessageTarget::Queue(url)) => Self::Queue {
@@ -58,6 +78,7 @@ impl Handoff {
         }
     }
 
+    /// Hands one message on; only `Ok` may be answered `success`.
     pub async fn hand_on(&self, message: &HandedMessage<'_>) -> Result<Handed, HandoffError> {
         match self {
             Self::Queue { client, queue_url } => {

@@ -4,6 +4,11 @@
 //! secret), [`crypto`] (WeChat's message scheme), [`push`] (pushes and their messages),
 //! [`store`] (DynamoDB state), [`message`] and [`handoff`] (authorized accounts' messages and
 //! where they go), [`release_check`] (全网发布).
+//!
+//! Every public item is documented (`missing_docs`): this crate is what the functions, the
+//! operator's command and the tests build on.
+
+#![warn(missing_docs)]
 
 pub mod authorization;
 pub mod aws;

@@ -28,6 +28,7 @@ pub struct AuthorizerMessage {
 }
 
 impl AuthorizerMessage {
+    /// Reads a decrypted message; refuses XML with markup declarations.
     pub fn parse(xml: &str) -> Result<Self, PushError> {
         let fields = xml::parse(xml)?;
         let optional = |name: &str| {
@@ -92,14 +93,22 @@ fn cdata(text: &str) -> String {
 /// What the platform's other services receive for each message they act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HandedMessage<'a> {
+    /// The platform that received it.
     pub component_appid: &'a str,
+    /// The account it was sent to (from the message URL's path).
     pub authorizer_appid: &'a str,
+    /// `ToUserName`: the account's original id (`gh_...`).
     pub to_user_name: &'a str,
+    /// `FromUserName`: the user's openid.
     pub from_user_name: &'a str,
+    /// `CreateTime`, Unix seconds.
     pub create_time: i64,
+    /// `MsgType`: `text`, `image`, `event`, ...
     pub msg_type: &'a str,
+    /// `Event`, for events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<&'a str>,
+    /// `MsgId`, for messages that have one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msg_id: Option<&'a str>,
     /// Consumers drop a message whose id they have seen: WeChat retries what it did not see
@@ -110,6 +119,7 @@ pub struct HandedMessage<'a> {
 }
 
 impl<'a> HandedMessage<'a> {
+    /// What is handed on for `message`, received at `authorizer_appid`'s message URL.
     pub fn new(
         component_appid: &'a str,
         authorizer_appid: &'a str,

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+/// The CloudWatch namespace of every metric the service emits.
 pub const NAMESPACE: &str = "wxopen";
 
 /// One metric document: values that share the same dimensions.
@@ -13,10 +14,12 @@ pub struct MetricDocument {
 }
 
 impl MetricDocument {
+    /// An empty document.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds a dimension every value of the document is recorded under.
     pub fn dimension(mut self, name: &str, value: &str) -> Self {
         self.dimensions.push((name.to_owned(), value.to_owned()));
         self
@@ -28,6 +31,7 @@ impl MetricDocument {
         self
     }
 
+    /// The document as one embedded-metric-format JSON object, stamped `timestamp_ms`.
     pub fn to_json(&self, timestamp_ms: i64) -> Value {
         let mut root = Map::new();
         for (name, value) in &self.dimensions {

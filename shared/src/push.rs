@@ -7,28 +7,38 @@ use crate::xml::{self, Fields, XmlError};
 pub struct Envelope {
     /// `AppId` on the authorization event URL, `ToUserName` on the message URL.
     pub app_id: Option<String>,
+    /// `ToUserName`: the account's original id, on the message URL.
     pub to_user_name: Option<String>,
+    /// `Encrypt`: the encrypted message.
     pub encrypt: String,
 }
 
 /// Why a push could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
+    /// The XML is refused.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// A field every push has is missing.
     #[error("the push has no {0} (-40002 ParseXmlError)")]
     MissingField(&'static str),
+    /// A time field is not a Unix time.
     #[error("{field} is not a Unix time in seconds (-40002 ParseXmlError)")]
-    BadTime { field: &'static str },
+    BadTime {
+        /// The field.
+        field: &'static str,
+    },
 }
 
 impl PushError {
+    /// WeChat's error code: -40002 (ParseXmlError).
     pub fn code(&self) -> i32 {
         -40002
     }
 }
 
 impl Envelope {
+    /// Reads the envelope of a push's body.
     pub fn parse(body: &str) -> Result<Self, PushError> {
         let fields = xml::parse(body)?;
         let encrypt = fields
@@ -51,23 +61,32 @@ pub struct ComponentPush {
     pub app_id: String,
     /// Unix seconds, as WeChat stamped it.
     pub create_time: i64,
+    /// What it is about.
     pub info: ComponentInfo,
 }
 
 /// What the push is about, by `InfoType`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ComponentInfo {
+    /// `component_verify_ticket`: a new ticket.
     VerifyTicket {
+        /// The ticket.
         ticket: String,
     },
+    /// `authorized`: an account authorized the platform.
     Authorized(AuthorizationGrant),
+    /// `updateauthorized`: an account changed what it granted.
     UpdateAuthorized(AuthorizationGrant),
+    /// `unauthorized`: an account withdrew.
     Unauthorized {
+        /// The account.
         authorizer_appid: String,
     },
     /// An InfoType this service does not act on; kept whole so nothing is lost.
     Other {
+        /// Its `InfoType`.
         info_type: String,
+        /// Every field of the push.
         fields: Fields,
     },
 }
@@ -94,10 +113,13 @@ impl std::fmt::Debug for ComponentInfo {
 /// The body of `authorized` and `updateauthorized`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizationGrant {
+    /// The account.
     pub authorizer_appid: String,
+    /// The single-use code to exchange with api_query_auth.
     pub authorization_code: String,
     /// Unix seconds.
     pub authorization_code_expired_time: i64,
+    /// The pre-auth code the authorization page was opened with, if any.
     pub pre_auth_code: Option<String>,
 }
 

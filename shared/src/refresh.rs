@@ -29,6 +29,7 @@ pub struct RunOptions {
     /// again), so the run reports instead of being killed: one account's retried calls to a
     /// WeChat that hangs can take longer than the reserve.
     pub finish: Duration,
+    /// When the invocation must have returned.
     pub deadline: Instant,
     /// Items read from the index per query.
     pub page_size: i32,
@@ -39,8 +40,10 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Refreshes in flight at once unless configured.
     pub const DEFAULT_CONCURRENCY: usize = 16;
 
+    /// Every partition, the defaults, and `deadline`.
     pub fn new(deadline: Instant) -> Self {
         Self {
             partitions: (0..DUE_SHARDS).collect(),
@@ -60,13 +63,21 @@ impl RunOptions {
 pub struct Summary {
     /// Whether a valid component token was at hand (refreshed if it was due).
     pub component_token_ok: bool,
+    /// Accounts found due.
     pub due: usize,
+    /// Accounts refreshed.
     pub refreshed: usize,
+    /// Of those, how many got a new refresh token.
     pub rotated: usize,
+    /// Refresh tokens taken back from api_get_authorizer_list.
     pub recovered: usize,
+    /// Accounts found withdrawn (61003).
     pub withdrawn: usize,
+    /// Accounts whose refresh token is lost and not listed.
     pub reauthorization_required: usize,
+    /// Recorded authorization pushes acted on.
     pub events_settled: usize,
+    /// Due accounts another caller was refreshing.
     pub skipped: usize,
     /// Failures by reason (`errcode 45009`, `timeout`, `store`, ...).
     pub failed: BTreeMap<String, usize>,
@@ -76,6 +87,7 @@ pub struct Summary {
     pub halted_by: Option<i64>,
     /// The deadline came before all due work was done; the next run picks it up.
     pub left_for_next_run: bool,
+    /// (listed, repaired) when the run reconciled.
     pub reconciled: Option<(usize, usize)>,
 }
 

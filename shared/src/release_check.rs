@@ -6,9 +6,13 @@ use crate::message::AuthorizerMessage;
 /// A test account of the release check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TestAccount {
+    /// The group (1 to 5) the account belongs to.
     pub group: u8,
+    /// The account's appid.
     pub appid: &'static str,
+    /// Its original id, the `ToUserName` of its messages.
     pub user_name: &'static str,
+    /// Whether it is a mini program (else an official account).
     pub mini_program: bool,
 }
 
@@ -40,11 +44,13 @@ pub const TEST_ACCOUNTS: [TestAccount; 10] = [
     account(5, "wx5910277cae6fd970", "gh_7818dcb60240", true),
 ];
 
-/// The text the check sends and the reply it expects.
+/// The text the check sends.
 pub const TEXT_MESSAGE: &str = "TESTCOMPONENT_MSG_TYPE_TEXT";
+/// The reply it expects to that text.
 pub const TEXT_REPLY: &str = "TESTCOMPONENT_MSG_TYPE_TEXT_callback";
 /// `QUERY_AUTH_CODE:$code$`: exchange the code, then send `$code$_from_api`.
 pub const QUERY_AUTH_CODE_PREFIX: &str = "QUERY_AUTH_CODE:";
+/// What follows the code in the customer-service message the platform sends.
 pub const FROM_API_SUFFIX: &str = "_from_api";
 /// An event's reply is its name followed by this.
 pub const EVENT_REPLY_SUFFIX: &str = "from_callback";

@@ -14,8 +14,11 @@ use crate::crypto::{CryptoError, MessageCrypto};
 /// The secret's JSON: `{"component_appsecret", "token", "encoding_aes_key"}`.
 #[derive(Clone, Deserialize)]
 pub struct ComponentSecret {
+    /// The platform's app secret.
     pub component_appsecret: String,
+    /// The message-check token pushes are signed with.
     pub token: String,
+    /// The 43-character key pushes are encrypted with.
     pub encoding_aes_key: String,
 }
 
@@ -28,11 +31,14 @@ impl fmt::Debug for ComponentSecret {
 /// The secret with what is derived from it once per fetch.
 #[derive(Debug)]
 pub struct ComponentKeys {
+    /// The secret as fetched.
     pub secret: ComponentSecret,
+    /// The message crypto built from it.
     pub crypto: MessageCrypto,
 }
 
 impl ComponentKeys {
+    /// Derives the message crypto; refuses an unusable key.
     pub fn new(secret: ComponentSecret, component_appid: &str) -> Result<Self, SecretError> {
         let crypto = MessageCrypto::new(
             secret.token.clone(),
@@ -44,14 +50,19 @@ impl ComponentKeys {
     }
 }
 
+/// Why the secret could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// Secrets Manager refused or did not answer.
     #[error("Secrets Manager GetSecretValue failed: {0}")]
     Fetch(String),
+    /// The secret is binary.
     #[error("the secret has no SecretString")]
     NotString,
+    /// The secret's JSON lacks a field.
     #[error("the secret is not the expected JSON object: {0}")]
     Format(String),
+    /// The encoding_aes_key is not a valid key.
     #[error("the secret's encoding_aes_key is unusable: {0}")]
     Key(CryptoError),
 }
@@ -80,6 +91,7 @@ impl fmt::Debug for SecretCache {
 }
 
 impl SecretCache {
+    /// A cache of `secret_id`; a fetched secret is used for at most `max_age`.
     pub fn new(
         client: aws_sdk_secretsmanager::Client,
         secret_id: impl Into<String>,

@@ -35,15 +35,25 @@ pub const DUE_SHARDS: u32 = 16;
 /// Pushes other than tickets and authorization events are kept this long.
 const OTHER_PUSH_RETENTION_SECS: i64 = 90 * 24 * 3600;
 
+/// Why a read or write of the table failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// DynamoDB refused or did not answer.
     #[error("DynamoDB {operation} failed: {message}")]
     Dynamo {
+        /// The operation (`PutItem`, `UpdateItem`, ...).
         operation: &'static str,
+        /// What DynamoDB said.
         message: String,
     },
+    /// An item lacks an attribute or holds one of the wrong type.
     #[error("stored item {key} is malformed: {reason}")]
-    Corrupt { key: String, reason: &'static str },
+    Corrupt {
+        /// The item's key.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Operation errors that can say "the condition failed".
@@ -115,6 +125,7 @@ pub enum Written {
 /// The newest ticket WeChat pushed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredTicket {
+    /// The ticket.
     pub ticket: String,
     /// WeChat's CreateTime, Unix seconds.
     pub create_time: i64,
@@ -135,10 +146,15 @@ impl fmt::Debug for StoredTicket {
 /// An `authorized`, `updateauthorized` or `unauthorized` push as recorded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizationEvent {
+    /// `InfoType`: `authorized`, `updateauthorized` or `unauthorized`.
     pub info_type: String,
+    /// The account.
     pub authorizer_appid: String,
+    /// WeChat's `CreateTime`, Unix seconds.
     pub create_time: i64,
+    /// The authorization code the push carried, if any.
     pub grant: Option<AuthorizationGrant>,
+    /// When we received it, Unix seconds.
     pub received_at: i64,
     /// Whether later work still has to act on it (it is in the `due` index).
     pub pending: bool,
@@ -167,6 +183,7 @@ pub struct Store {
 type Item = HashMap<String, AttributeValue>;
 
 impl Store {
+    /// The store in `table`.
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -174,10 +191,12 @@ impl Store {
         }
     }
 
+    /// The DynamoDB client (for the operator's scan).
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
 
+    /// The table's name.
     pub fn table(&self) -> &str {
         &self.table
     }

@@ -11,20 +11,35 @@ use serde::{Deserialize, Serialize};
 
 /// WeChat's errcodes that need their own handling (docs/protocol.md#error-codes-and-reactions).
 pub mod errcode {
+    /// -1: WeChat is busy; retry later.
     pub const SYSTEM_BUSY: i64 = -1;
+    /// 40001: the access token is invalid.
     pub const INVALID_CREDENTIAL: i64 = 40001;
+    /// 40013: the appid is invalid.
     pub const INVALID_APPID: i64 = 40013;
+    /// 40014: the access token is not the latest.
     pub const NOT_LATEST_TOKEN: i64 = 40014;
+    /// 40125: the app secret is wrong.
     pub const INVALID_APPSECRET: i64 = 40125;
+    /// 41001: no access token was sent.
     pub const MISSING_ACCESS_TOKEN: i64 = 41001;
+    /// 41002: no appid was sent.
     pub const MISSING_APPID: i64 = 41002;
+    /// 41004: no app secret was sent.
     pub const MISSING_APPSECRET: i64 = 41004;
+    /// 42001: the access token has expired.
     pub const TOKEN_EXPIRED: i64 = 42001;
+    /// 45009: the daily quota of this API is used up.
     pub const QUOTA_REACHED: i64 = 45009;
+    /// 61003: the authorizer has withdrawn its authorization.
     pub const UNAUTHORIZED: i64 = 61003;
+    /// 61004: the caller's IP is not on the platform's whitelist.
     pub const IP_NOT_WHITELISTED: i64 = 61004;
+    /// 61005: the component_verify_ticket has expired.
     pub const TICKET_EXPIRED: i64 = 61005;
+    /// 61006: the component_verify_ticket is invalid.
     pub const TICKET_INVALID: i64 = 61006;
+    /// 61023: the authorizer refresh token is invalid.
     pub const REFRESH_TOKEN_INVALID: i64 = 61023;
 }
 
@@ -47,31 +62,59 @@ pub enum ErrorKind {
     TicketInvalid,
     /// 61023: the refresh token is no longer valid.
     RefreshTokenInvalid,
+    /// Anything else: reported, not retried.
     Other,
 }
 
+/// A failed call to WeChat: WeChat's own errcode, or what kept the answer from arriving.
 #[derive(Debug, thiserror::Error)]
 pub enum WechatError {
+    /// WeChat answered with a non-zero errcode.
     #[error("WeChat {api} answered errcode {errcode}: {errmsg}")]
     Api {
+        /// The API called.
         api: &'static str,
+        /// WeChat's errcode.
         errcode: i64,
+        /// WeChat's errmsg, cut to 200 characters.
         errmsg: String,
     },
+    /// No answer within the client's timeout (WeChat may still have done the work).
     #[error("WeChat {api} did not answer within {timeout:?}")]
     Timeout {
+        /// The API called.
         api: &'static str,
+        /// The timeout that ran out.
         timeout: Duration,
     },
+    /// The connection failed; `message` carries no URL.
     #[error("WeChat {api} could not be reached: {message}")]
-    Transport { api: &'static str, message: String },
+    Transport {
+        /// The API called.
+        api: &'static str,
+        /// What failed, without the URL.
+        message: String,
+    },
+    /// An HTTP status other than 2xx.
     #[error("WeChat {api} answered HTTP {status}")]
-    Status { api: &'static str, status: u16 },
+    Status {
+        /// The API called.
+        api: &'static str,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// A 2xx answer that is not the expected JSON.
     #[error("WeChat {api}'s answer could not be read: {message}")]
-    Decode { api: &'static str, message: String },
+    Decode {
+        /// The API called.
+        api: &'static str,
+        /// What could not be read.
+        message: String,
+    },
 }
 
 impl WechatError {
+    /// WeChat's errcode, when WeChat answered with one.
     pub fn errcode(&self) -> Option<i64> {
         match self {
             Self::Api { errcode, .. } => Some(*errcode),
@@ -79,6 +122,7 @@ impl WechatError {
         }
     }
 
+    /// How to react to this failure.
     pub fn kind(&self) -> ErrorKind {
         use errcode::*;
         match self {
@@ -103,6 +147,7 @@ impl WechatError {
         }
     }
 
+    /// The API whose call failed.
     pub fn api(&self) -> &'static str {
         match self {
             Self::Api { api, .. }
@@ -120,6 +165,7 @@ impl WechatError {
 pub struct Secret(pub String);
 
 impl Secret {
+    /// The credential's value, for the one place that sends or stores it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -143,80 +189,112 @@ impl From<String> for Secret {
     }
 }
 
+/// The answer of api_component_token.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ComponentToken {
+    /// The component access token.
     pub component_access_token: Secret,
+    /// Its lifetime in seconds.
     pub expires_in: i64,
 }
 
+/// The answer of api_create_preauthcode.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PreAuthCode {
+    /// The single-use code the authorization page is opened with.
     pub pre_auth_code: Secret,
+    /// Its lifetime in seconds.
     pub expires_in: i64,
 }
 
+/// A permission set's id.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct FuncScope {
+    /// WeChat's id of the permission set.
     pub id: i64,
 }
 
+/// One permission set the account granted.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct FuncInfo {
+    /// The permission set.
     pub funcscope_category: FuncScope,
 }
 
 /// `authorization_info` of api_query_auth and api_get_authorizer_info.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthorizationInfo {
+    /// The account's appid.
     pub authorizer_appid: String,
+    /// Its access token (api_query_auth only).
     #[serde(default)]
     pub authorizer_access_token: Option<Secret>,
+    /// The access token's lifetime in seconds.
     #[serde(default)]
     pub expires_in: Option<i64>,
+    /// Its refresh token: WeChat hands it back only here and in the list.
     #[serde(default)]
     pub authorizer_refresh_token: Option<Secret>,
+    /// The permission sets granted.
     #[serde(default)]
     pub func_info: Vec<FuncInfo>,
 }
 
+/// The answer of api_query_auth.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueryAuth {
+    /// What the authorization code stood for.
     pub authorization_info: AuthorizationInfo,
 }
 
+/// The answer of api_authorizer_token.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthorizerToken {
+    /// The new authorizer access token.
     pub authorizer_access_token: Secret,
+    /// Its lifetime in seconds.
     pub expires_in: i64,
     /// WeChat may hand back a new refresh token; persist it every time.
     #[serde(default)]
     pub authorizer_refresh_token: Option<Secret>,
 }
 
+/// An `{"id": n}` object of the profile.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct IdInfo {
+    /// The value.
     pub id: i64,
 }
 
 /// `authorizer_info`: the account's public profile. Unknown fields are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AuthorizerProfile {
+    /// The account's name.
     #[serde(default)]
     pub nick_name: String,
+    /// Its avatar's URL.
     #[serde(default)]
     pub head_img: String,
+    /// Official account kind (subscription, service) or mini program kind.
     pub service_type_info: IdInfo,
+    /// How the account is verified (-1: not verified).
     pub verify_type_info: IdInfo,
+    /// The original id (`gh_...`), the `ToUserName` of its messages.
     #[serde(default)]
     pub user_name: String,
+    /// The company or person behind the account.
     #[serde(default)]
     pub principal_name: String,
+    /// The WeChat id set by the account, if any.
     #[serde(default)]
     pub alias: String,
+    /// Its QR code's URL.
     #[serde(default)]
     pub qrcode_url: String,
+    /// Its description.
     #[serde(default)]
     pub signature: String,
+    /// Which business features are open (`open_pay`, `open_shake`, ...).
     #[serde(default)]
     pub business_info: serde_json::Value,
     /// Present for mini programs only.
@@ -226,32 +304,44 @@ pub struct AuthorizerProfile {
         skip_serializing_if = "Option::is_none"
     )]
     pub mini_program_info: Option<serde_json::Value>,
+    /// Fields this service does not name, kept as WeChat sent them.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl AuthorizerProfile {
+    /// Whether the profile is a mini program's.
     pub fn is_mini_program(&self) -> bool {
         self.mini_program_info.is_some()
     }
 }
 
+/// The answer of api_get_authorizer_info.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthorizerInfo {
+    /// The account's profile.
     pub authorizer_info: AuthorizerProfile,
+    /// What it granted.
     pub authorization_info: AuthorizationInfo,
 }
 
+/// One row of api_get_authorizer_list.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ListedAuthorizer {
+    /// The account's appid.
     pub authorizer_appid: String,
+    /// Its current refresh token.
     pub refresh_token: Secret,
+    /// When it authorized (Unix seconds).
     pub auth_time: i64,
 }
 
+/// One page of api_get_authorizer_list.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthorizerList {
+    /// How many accounts are authorized in all.
     pub total_count: i64,
+    /// This page's accounts.
     #[serde(default)]
     pub list: Vec<ListedAuthorizer>,
 }
@@ -284,8 +374,11 @@ impl fmt::Debug for WechatClient {
 }
 
 impl WechatClient {
+    /// The timeout of a call when the configuration gives none.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+    /// A client of `api_base` (WeChat's `https://api.weixin.qq.com`, or the sandbox) for one
+    /// component; every call, its connection included, is bounded by `timeout`.
     pub fn new(api_base: &str, component_appid: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -300,10 +393,12 @@ impl WechatClient {
         }
     }
 
+    /// The platform's component appid.
     pub fn component_appid(&self) -> &str {
         &self.component_appid
     }
 
+    /// api_component_token: a component access token from the app secret and the ticket.
     pub async fn component_token(
         &self,
         component_appsecret: &str,
@@ -327,6 +422,7 @@ impl WechatClient {
         .await
     }
 
+    /// api_create_preauthcode: a pre-auth code for the authorization page.
     pub async fn create_pre_auth_code(&self, token: &str) -> Result<PreAuthCode, WechatError> {
         self.post(
             "api_create_preauthcode",
@@ -336,6 +432,7 @@ impl WechatClient {
         .await
     }
 
+    /// api_query_auth: exchanges a single-use authorization code for the account's tokens.
     pub async fn query_auth(
         &self,
         token: &str,
@@ -352,6 +449,7 @@ impl WechatClient {
         .await
     }
 
+    /// api_authorizer_token: a new access token (and maybe refresh token) for an authorizer.
     pub async fn authorizer_token(
         &self,
         token: &str,
@@ -370,6 +468,7 @@ impl WechatClient {
         .await
     }
 
+    /// api_get_authorizer_info: an authorizer's profile and what it granted.
     pub async fn authorizer_info(
         &self,
         token: &str,
@@ -386,6 +485,7 @@ impl WechatClient {
         .await
     }
 
+    /// api_get_authorizer_list: one page (at most 500) of the authorized accounts.
     pub async fn authorizer_list(
         &self,
         token: &str,
@@ -404,6 +504,7 @@ impl WechatClient {
         .await
     }
 
+    /// api_start_push_ticket: asks WeChat to push a ticket now.
     pub async fn start_push_ticket(&self, component_appsecret: &str) -> Result<(), WechatError> {
         let _: ErrorBody = self
             .post(

@@ -14,14 +14,19 @@ const MAX_FIELDS: usize = 256;
 /// WeChat's XML has no attributes; a bound keeps an element with thousands of them out.
 const MAX_ATTRIBUTES: usize = 16;
 
+/// Why an XML payload is refused; WeChat's code for all of them is -40002.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
+    /// A DOCTYPE or entity declaration.
     #[error("XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)")]
     Doctype,
+    /// A reference to an entity XML does not predefine.
     #[error("XML references an unknown entity (-40002 ParseXmlError)")]
     UnknownEntity,
+    /// Not well-formed XML.
     #[error("XML is malformed: {0} (-40002 ParseXmlError)")]
     Malformed(String),
+    /// Deeper, wider or with more attributes than WeChat ever sends.
     #[error("XML is nested or repeated beyond what WeChat sends (-40002 ParseXmlError)")]
     TooLarge,
     /// WeChat sends none; a processing instruction is an instruction to some other parser.
@@ -30,6 +35,7 @@ pub enum XmlError {
 }
 
 impl XmlError {
+    /// WeChat's error code: -40002 (ParseXmlError).
     pub fn code(&self) -> i32 {
         -40002
     }
@@ -49,10 +55,12 @@ impl Fields {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every (path, text) pair, in document order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The pairs, owned.
     pub fn into_vec(self) -> Vec<(String, String)> {
         self.0
     }

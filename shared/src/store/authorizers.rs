@@ -15,8 +15,10 @@ use crate::wechat::{AuthorizerProfile, Secret};
 
 pub(super) const SK: &str = "authorizer";
 
+/// Where an authorizer stands with the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthorizerStatus {
+    /// Authorized: its tokens are kept fresh.
     Authorized,
     /// The account withdrew its authorization (`unauthorized`, 61003): tokens dropped.
     Withdrawn,
@@ -26,6 +28,7 @@ pub enum AuthorizerStatus {
 }
 
 impl AuthorizerStatus {
+    /// The stored name of the status.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Authorized => "authorized",
@@ -47,32 +50,48 @@ impl AuthorizerStatus {
 /// An authorizer as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizerRecord {
+    /// The account's appid.
     pub authorizer_appid: String,
+    /// Its status.
     pub status: AuthorizerStatus,
+    /// Its access token, while authorized.
     pub access_token: Option<Secret>,
     /// Unix seconds; 0 when there is no access token.
     pub access_token_expires_at: i64,
+    /// Its refresh token, while authorized.
     pub refresh_token: Option<Secret>,
     /// Permission set ids (`funcscope_category.id`).
     pub func_info: Vec<i64>,
+    /// Its profile, once fetched.
     pub profile: Option<AuthorizerProfile>,
+    /// The merchant it is bound to.
     pub merchant: Option<String>,
+    /// When it (last) authorized, Unix seconds.
     pub authorized_at: i64,
+    /// When the item last changed, Unix seconds.
     pub updated_at: i64,
     /// When the refresher should next look at it (absent when not due at all).
     pub due_at: Option<i64>,
+    /// Until when a caller holds its refresh lease, Unix seconds.
     pub lease_until: Option<i64>,
 }
 
 /// What an authorization (api_query_auth, or a repair from api_get_authorizer_list) gives.
 #[derive(Debug, Clone)]
 pub struct NewAuthorization {
+    /// The account's appid.
     pub authorizer_appid: String,
+    /// Its refresh token.
     pub refresh_token: Secret,
+    /// Its access token and when it expires, when WeChat gave one.
     pub access_token: Option<(Secret, i64)>,
+    /// The permission sets granted, when known.
     pub func_info: Option<Vec<i64>>,
+    /// Its profile, when fetched.
     pub profile: Option<AuthorizerProfile>,
+    /// The merchant to bind it to, if any.
     pub merchant: Option<String>,
+    /// When it authorized, Unix seconds.
     pub authorized_at: i64,
 }
 
@@ -87,6 +106,7 @@ fn key(component: &str, authorizer_appid: &str) -> [(String, AttributeValue); 2]
 }
 
 impl Store {
+    /// One authorizer, read consistently.
     pub async fn authorizer(
         &self,
         component: &str,
@@ -464,23 +484,34 @@ pub enum RefreshWhen<'a> {
 /// Something the `due` index says needs attention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueItem {
+    /// The item's partition key.
     pub pk: String,
+    /// The item's sort key.
     pub sk: String,
+    /// What needs doing.
     pub kind: DueKind,
+    /// The account.
     pub authorizer_appid: String,
+    /// Since when it is due, Unix seconds.
     pub due_at: i64,
 }
 
+/// What a due item is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DueKind {
     /// An account whose access token needs refreshing.
     Authorizer,
     /// A recorded authorization push not yet acted on.
     AuthorizationEvent {
+        /// Its `InfoType`.
         info_type: String,
+        /// WeChat's `CreateTime`, Unix seconds.
         create_time: i64,
+        /// The code it carried.
         authorization_code: Option<Secret>,
+        /// When the code expires, Unix seconds.
         authorization_code_expired_time: i64,
+        /// The pre-auth code it named.
         pre_auth_code: Option<Secret>,
     },
 }
@@ -492,8 +523,11 @@ pub struct DueCursor(Item);
 /// One page of due items, and how many items DynamoDB read for it.
 #[derive(Debug, Clone)]
 pub struct DuePage {
+    /// The due items.
     pub items: Vec<DueItem>,
+    /// How many items DynamoDB read (and bills) for the page.
     pub read: usize,
+    /// Where the next page starts, if there is one.
     pub next: Option<DueCursor>,
 }
 

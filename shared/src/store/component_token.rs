@@ -9,14 +9,18 @@ const SK: &str = "component_token";
 /// The stored component token and who, if anyone, is refreshing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentTokenState {
+    /// The token, once one was fetched.
     pub token: Option<Secret>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// When it was fetched (Unix seconds).
     pub issued_at: i64,
+    /// Until when a caller holds the refresh lease (Unix seconds).
     pub lease_until: Option<i64>,
 }
 
 impl Store {
+    /// The stored component token, read consistently.
     pub async fn component_token(
         &self,
         component: &str,

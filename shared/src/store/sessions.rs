@@ -18,12 +18,19 @@ const KEEP_SECS: i64 = 24 * 3600;
 /// What the merchant's link asked for.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PreAuthSession {
+    /// The session's id (the callback's `session` parameter).
     pub id: String,
+    /// The merchant whose link started it.
     pub merchant: String,
+    /// The pre-auth code WeChat's page was opened with.
     pub pre_auth_code: String,
+    /// Which accounts the administrator may pick.
     pub auth_type: u8,
+    /// The one account asked for, if any.
     pub biz_appid: Option<String>,
+    /// Whether WeChat's mobile page was used.
     pub mobile: bool,
+    /// When it was created, Unix seconds.
     pub created_at: i64,
     /// Unix seconds; the session is refused after this.
     pub expires_at: i64,
@@ -47,8 +54,10 @@ impl std::fmt::Debug for PreAuthSession {
     }
 }
 
+/// How a session was completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedSession {
+    /// The account that authorized.
     pub authorizer_appid: String,
     /// Digest of the authorization code that completed it (a reload repeats it).
     pub code_digest: String,
@@ -59,15 +68,20 @@ pub struct CompletedSession {
 pub enum CodeClaim {
     /// Someone is exchanging it (until the lease runs out).
     Claimed {
+        /// Until when the claim holds, Unix seconds.
         lease_until: i64,
     },
+    /// The code was exchanged for this account.
     Exchanged {
+        /// The account.
         authorizer_appid: String,
     },
 }
 
+/// What is recorded about one authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeState {
+    /// Whether it is being, or was, exchanged.
     pub claim: CodeClaim,
     /// The session the `authorized` push named (through its PreAuthCode), when it came.
     pub push_session: Option<String>,
@@ -143,6 +157,7 @@ impl Store {
         }
     }
 
+    /// One session, read consistently.
     pub async fn session(
         &self,
         component: &str,
@@ -300,6 +315,7 @@ impl Store {
         Ok(())
     }
 
+    /// What is recorded about `code`, read consistently.
     pub async fn code_state(
         &self,
         component: &str,

@@ -66,26 +66,42 @@ impl Default for TokenSettings {
     }
 }
 
+/// Why a token could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// Reading or writing the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The app secret could not be read.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// WeChat refused or did not answer.
     #[error(transparent)]
     Wechat(#[from] WechatError),
+    /// No ticket is stored yet.
     #[error("no component_verify_ticket has been pushed yet; WeChat was asked to push one")]
     NoTicket,
+    /// The newest ticket is too old to trust (its age in seconds).
     #[error("the newest ticket is {0} s old; WeChat was asked to push a new one")]
     StaleTicket(i64),
+    /// Another caller holds the refresh lease and no usable token is stored.
     #[error("another caller is refreshing the token and no valid one is available yet")]
     RefreshInProgress,
+    /// The appid has no stored authorizer.
     #[error("authorizer {0} is not stored")]
     UnknownAuthorizer(String),
+    /// The authorizer is stored but not authorized (withdrawn, or re-authorization required).
     #[error("authorizer {appid} is {status}")]
-    NotAuthorized { appid: String, status: &'static str },
+    NotAuthorized {
+        /// The account.
+        appid: String,
+        /// Its stored status.
+        status: &'static str,
+    },
+    /// Another caller took the lease before the result was stored (it was not).
     #[error("the refresh of {0} lost its lease before its result was stored")]
     LeaseLost(String),
+    /// The persist gate cut the refresh (tests only).
     #[error("the refresh of {0} was cut off before its result was stored")]
     Interrupted(String),
 }
@@ -99,6 +115,7 @@ impl TokenError {
         }
     }
 
+    /// How to react, when the failure came from WeChat.
     pub fn wechat_kind(&self) -> Option<ErrorKind> {
         match self {
             Self::Wechat(e) => Some(e.kind()),
@@ -110,6 +127,7 @@ impl TokenError {
 /// What a refresh of one authorizer did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizerRefresh {
+    /// A new access token is stored.
     Refreshed {
         /// WeChat handed back a refresh token different from the one used.
         rotated: bool,
@@ -138,10 +156,15 @@ pub const COMPONENT_TOKEN_CACHE: Duration = Duration::from_secs(60);
 
 /// Tokens for one platform.
 pub struct Tokens {
+    /// Where tokens, tickets and accounts are kept.
     pub store: Store,
+    /// The WeChat client.
     pub wechat: WechatClient,
+    /// The app secret, cached.
     pub secrets: Arc<SecretCache>,
+    /// The platform's component appid.
     pub component: String,
+    /// The knobs.
     pub settings: TokenSettings,
     owner: String,
     persist_gate: Option<PersistGate>,
@@ -153,7 +176,9 @@ pub struct Tokens {
 /// An access token and when it expires (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessToken {
+    /// The token.
     pub token: Secret,
+    /// When it expires (Unix seconds).
     pub expires_at: i64,
 }
 
@@ -177,6 +202,7 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
+    /// Tokens on the given parts; a random owner id names this process's leases.
     pub fn new(
         store: Store,
         wechat: WechatClient,
