@@ -9,9 +9,9 @@ use wxopen::tokens::Tokens;
 use wxopen::wechat::AuthorizerProfile;
 use wxopen::{StoreError, unix_now};
 
+use crate::AdminError;
 use crate::output::*;
 use crate::text::minutes_left;
-use crate::AdminError;
 
 /// The sort key of an authorizer's own item (the same partition also holds its events).
 const AUTHORIZER_SK: &str = "authorizer";

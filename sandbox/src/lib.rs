@@ -42,7 +42,7 @@ pub use errors::{ErrorBody, WxError};
 pub use faults::{ALL_APIS, Fault};
 pub use pushes::{Attempt, PushRecord};
 pub use release_check::{CaseResult, ReleaseCheckReport};
-pub use state::{AccountStatus, Grant, Ticket};
+pub use state::{AccountStatus, FastRegistration, Grant, RegistrationInfo, Ticket};
 
 use clock::Clock;
 use faults::Faults;
@@ -411,6 +411,14 @@ pub struct Authorized {
     pub push: Option<PushRecord>,
 }
 
+/// A fast registration that ended, and its push.
+#[derive(Debug, Clone)]
+pub struct FastRegistered {
+    pub registration: FastRegistration,
+    /// The `notify_third_fasteregister` push, when an event URL is set.
+    pub push: Option<PushRecord>,
+}
+
 /// A running sandbox. Dropping it stops the server and the ticket schedule.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -658,6 +666,72 @@ impl Sandbox {
             .push(PushMessage::Authorization(grant.clone()))
             .await;
         Ok(Authorized { grant, push })
+    }
+
+    /// A fast registration (快速注册) the platform submitted for `info`'s company completes:
+    /// WeChat creates a mini program, which has authorized the platform with every permission
+    /// set a mini program can grant, and pushes `notify_third_fasteregister` with status 0 and
+    /// an authorization code for api_query_auth.
+    pub async fn fast_register(
+        &self,
+        info: RegistrationInfo,
+    ) -> Result<FastRegistered, SandboxError> {
+        let mut account = accounts::builtin()
+            .into_iter()
+            .find(|a| a.kind == AccountKind::MiniProgram && a.release_check_group.is_none())
+            .expect("a built-in mini program");
+        account.appid = random::appid();
+        account.info.nick_name = format!("{} 小程序", info.name);
+        account.info.principal_name = info.name.clone();
+        account.info.user_name = format!("gh_{}", &account.appid[2..14]);
+        account.info.alias = String::new();
+        let appid = account.appid.clone();
+        self.shared.state().add_account(account);
+        let grant = self.shared.grant(&appid, None, None).map_err(|e| match e {
+            GrantError::Sandbox(e) => e,
+            GrantError::PreAuthCode(_) => unreachable!("no pre-auth code was given"),
+        })?;
+        self.push_fast_registration(FastRegistration {
+            appid,
+            status: 0,
+            auth_code: Some(grant.authorization_code),
+            msg: "OK".into(),
+            create_time: self.now(),
+            info,
+        })
+        .await
+    }
+
+    /// A fast registration fails (`status` is WeChat's reason, e.g. 86004 for a legal
+    /// person's WeChat id that is invalid): no mini program, no code.
+    pub async fn fast_register_refused(
+        &self,
+        info: RegistrationInfo,
+        status: i64,
+        msg: &str,
+    ) -> Result<FastRegistered, SandboxError> {
+        self.push_fast_registration(FastRegistration {
+            appid: String::new(),
+            status,
+            auth_code: None,
+            msg: msg.to_owned(),
+            create_time: self.now(),
+            info,
+        })
+        .await
+    }
+
+    /// Pushes `registration`'s result; pushed again, it is WeChat's retry of a push whose
+    /// answer it did not see.
+    pub async fn push_fast_registration(
+        &self,
+        registration: FastRegistration,
+    ) -> Result<FastRegistered, SandboxError> {
+        let push = self
+            .shared
+            .push(PushMessage::FastRegistration(registration.clone()))
+            .await;
+        Ok(FastRegistered { registration, push })
     }
 
     /// Runs WeChat's release check (全网发布) for `groups` (1..=5) against `message_url`

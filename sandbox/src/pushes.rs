@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use wxopen_crypto::MessageCrypto;
 
 use super::random;
-use super::state::{Grant, Ticket};
+use super::state::{FastRegistration, Grant, Ticket};
 
 /// What a push says, before it is encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub enum PushMessage {
         authorizer_appid: String,
         create_time: i64,
     },
+    /// `notify_third_fasteregister`: how a fast registration (快速注册) of a mini program ended.
+    FastRegistration(FastRegistration),
 }
 
 impl PushMessage {
@@ -30,6 +32,7 @@ impl PushMessage {
             Self::Ticket(_) => "component_verify_ticket",
             Self::Authorization(grant) => &grant.info_type,
             Self::Unauthorized { .. } => "unauthorized",
+            Self::FastRegistration(_) => "notify_third_fasteregister",
         }
     }
 
@@ -38,6 +41,7 @@ impl PushMessage {
             Self::Ticket(t) => t.create_time,
             Self::Authorization(g) => g.create_time,
             Self::Unauthorized { create_time, .. } => *create_time,
+            Self::FastRegistration(r) => r.create_time,
         }
     }
 
@@ -48,6 +52,7 @@ impl PushMessage {
             Self::Unauthorized {
                 authorizer_appid, ..
             } => Some(authorizer_appid),
+            Self::FastRegistration(r) => (!r.appid.is_empty()).then_some(r.appid.as_str()),
         }
     }
 
@@ -77,6 +82,28 @@ impl PushMessage {
             Self::Unauthorized {
                 authorizer_appid, ..
             } => format!("<AuthorizerAppid><![CDATA[{authorizer_appid}]]></AuthorizerAppid>"),
+            Self::FastRegistration(r) => {
+                let i = &r.info;
+                format!(
+                    "<appid><![CDATA[{}]]></appid><status>{}</status>\
+                     <auth_code><![CDATA[{}]]></auth_code><msg><![CDATA[{}]]></msg>\
+                     <info><name><![CDATA[{}]]></name><code><![CDATA[{}]]></code>\
+                     <code_type>{}</code_type>\
+                     <legal_persona_wechat><![CDATA[{}]]></legal_persona_wechat>\
+                     <legal_persona_name><![CDATA[{}]]></legal_persona_name>\
+                     <component_phone><![CDATA[{}]]></component_phone></info>",
+                    r.appid,
+                    r.status,
+                    r.auth_code.as_deref().unwrap_or_default(),
+                    r.msg,
+                    i.name,
+                    i.code,
+                    i.code_type,
+                    i.legal_persona_wechat,
+                    i.legal_persona_name,
+                    i.component_phone
+                )
+            }
         };
         format!("{head}{body}</xml>")
     }

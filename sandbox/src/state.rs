@@ -84,6 +84,33 @@ pub struct Grant {
     pub pre_auth_code: Option<String>,
 }
 
+/// What the platform submitted for a fast registration (快速注册) of a company's mini program:
+/// the company and its legal person, as the push echoes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationInfo {
+    pub name: String,
+    /// The company's registration code, and its kind (1: unified social credit code).
+    pub code: String,
+    pub code_type: u8,
+    pub legal_persona_wechat: String,
+    pub legal_persona_name: String,
+    pub component_phone: String,
+}
+
+/// How a fast registration ended, as `notify_third_fasteregister` tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FastRegistration {
+    /// The new mini program's appid; empty when the registration failed.
+    pub appid: String,
+    /// 0 when the mini program was created (and authorized the platform).
+    pub status: i64,
+    /// An authorization code for api_query_auth, when `status` is 0.
+    pub auth_code: Option<String>,
+    pub msg: String,
+    pub create_time: i64,
+    pub info: RegistrationInfo,
+}
+
 /// Tokens handed out by `api_query_auth` and `api_authorizer_token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizerTokens {
@@ -269,6 +296,11 @@ impl State {
 
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
+    }
+
+    /// A new account, e.g. a mini program created by fast registration.
+    pub fn add_account(&mut self, account: Account) {
+        self.accounts.push(account);
     }
 
     pub fn account(&self, appid: &str) -> Option<&Account> {

@@ -22,6 +22,12 @@ pub enum PushError {
     /// A field every push has is missing.
     #[error("the push has no {0} (-40002 ParseXmlError)")]
     MissingField(&'static str),
+    /// A number field is not a number.
+    #[error("{field} is not a number (-40002 ParseXmlError)")]
+    NotANumber {
+        /// The field.
+        field: &'static str,
+    },
     /// A time field is not a Unix time.
     #[error("{field} is not a Unix time in seconds (-40002 ParseXmlError)")]
     BadTime {
@@ -82,6 +88,17 @@ pub enum ComponentInfo {
         /// The account.
         authorizer_appid: String,
     },
+    /// `notify_third_fasteregister`: how a fast registration (快速注册) of a mini program the
+    /// platform submitted ended.
+    FastRegistered {
+        /// WeChat's result: 0 when the mini program was created.
+        status: i64,
+        /// The new mini program and the code to exchange for its tokens, when `status` is 0.
+        grant: Option<AuthorizationGrant>,
+        /// Every field but the code: `appid`, `status`, `msg`, and under `info/` what was
+        /// submitted (the company, its legal person's name and WeChat id, a phone number).
+        fields: Fields,
+    },
     /// An InfoType this service does not act on; kept whole so nothing is lost.
     Other {
         /// Its `InfoType`.
@@ -102,6 +119,11 @@ impl std::fmt::Debug for ComponentInfo {
                 .debug_struct("Unauthorized")
                 .field("authorizer_appid", authorizer_appid)
                 .finish(),
+            Self::FastRegistered { status, grant, .. } => f
+                .debug_struct("FastRegistered")
+                .field("status", status)
+                .field("grant", grant)
+                .finish_non_exhaustive(),
             Self::Other { info_type, .. } => f
                 .debug_struct("Other")
                 .field("info_type", info_type)
@@ -148,10 +170,37 @@ impl ComponentInfo {
             Self::Authorized(_) => "authorized",
             Self::UpdateAuthorized(_) => "updateauthorized",
             Self::Unauthorized { .. } => "unauthorized",
+            Self::FastRegistered { .. } => FAST_REGISTERED,
             Self::Other { info_type, .. } => info_type,
         }
     }
+
+    /// The authorization the push carries a code for, if any.
+    pub fn grant(&self) -> Option<&AuthorizationGrant> {
+        match self {
+            Self::Authorized(grant) | Self::UpdateAuthorized(grant) => Some(grant),
+            Self::FastRegistered { grant, .. } => grant.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// What the platform's other services are told of the push, without its credentials: the
+    /// pushes this service does not keep to itself (tickets and authorization events it acts on
+    /// and records; a fast registration's code it exchanges).
+    pub fn handed_on_fields(&self) -> Option<&Fields> {
+        match self {
+            Self::FastRegistered { fields, .. } | Self::Other { fields, .. } => Some(fields),
+            _ => None,
+        }
+    }
 }
+
+/// The InfoType of a fast registration's result.
+pub const FAST_REGISTERED: &str = "notify_third_fasteregister";
+
+/// How long a fast registration's `auth_code` can be exchanged: WeChat's authorization codes
+/// live an hour, and this push carries no expiry of its own.
+pub const FAST_REGISTRATION_CODE_LIFETIME: i64 = 3600;
 
 impl ComponentPush {
     /// Parses the decrypted XML of a push to the authorization event URL.
@@ -170,6 +219,7 @@ impl ComponentPush {
             "unauthorized" => ComponentInfo::Unauthorized {
                 authorizer_appid: required(&fields, "AuthorizerAppid")?.to_owned(),
             },
+            FAST_REGISTERED => fast_registered(fields, create_time)?,
             other => ComponentInfo::Other {
                 info_type: other.to_owned(),
                 fields,
@@ -195,6 +245,29 @@ impl AuthorizationGrant {
                 .map(str::to_owned),
         })
     }
+}
+
+/// A fast registration's result. Status 0 carries the new mini program's appid and a code that
+/// api_query_auth exchanges like an authorization code; the code is taken out of the fields.
+fn fast_registered(fields: Fields, create_time: i64) -> Result<ComponentInfo, PushError> {
+    let status = required(&fields, "status")?
+        .parse::<i64>()
+        .map_err(|_| PushError::NotANumber { field: "status" })?;
+    let grant = if status == 0 {
+        Some(AuthorizationGrant {
+            authorizer_appid: required(&fields, "appid")?.to_owned(),
+            authorization_code: required(&fields, "auth_code")?.to_owned(),
+            authorization_code_expired_time: create_time + FAST_REGISTRATION_CODE_LIFETIME,
+            pre_auth_code: None,
+        })
+    } else {
+        None
+    };
+    Ok(ComponentInfo::FastRegistered {
+        status,
+        grant,
+        fields: fields.filtered(|name| name != "auth_code"),
+    })
 }
 
 fn required<'a>(fields: &'a Fields, name: &'static str) -> Result<&'a str, PushError> {

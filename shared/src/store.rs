@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use sha1::{Digest, Sha1};
 
-use crate::push::{AuthorizationGrant, ComponentInfo, ComponentPush};
+use crate::push::{AuthorizationGrant, ComponentInfo, ComponentPush, FAST_REGISTERED};
 use crate::xml::Fields;
 
 mod authorizers;
@@ -232,7 +232,16 @@ impl Store {
                 self.save_ticket(component, ticket, push.create_time, now)
                     .await
             }
-            ComponentInfo::Authorized(grant) | ComponentInfo::UpdateAuthorized(grant) => {
+            ComponentInfo::Unauthorized { authorizer_appid } => {
+                self.record_authorization_event(component, push, authorizer_appid, None, now)
+                    .await
+            }
+            // An authorization, or a fast registration's new mini program, with its code.
+            ComponentInfo::Authorized(grant)
+            | ComponentInfo::UpdateAuthorized(grant)
+            | ComponentInfo::FastRegistered {
+                grant: Some(grant), ..
+            } => {
                 self.record_authorization_event(
                     component,
                     push,
@@ -242,8 +251,15 @@ impl Store {
                 )
                 .await
             }
-            ComponentInfo::Unauthorized { authorizer_appid } => {
-                self.record_authorization_event(component, push, authorizer_appid, None, now)
+            ComponentInfo::FastRegistered {
+                grant: None,
+                fields,
+                ..
+            } => {
+                // What the platform submitted (the legal person's name, WeChat id, a phone
+                // number) is handed on to its services, not kept here.
+                let kept = fields.filtered(|name| !name.starts_with("info/"));
+                self.record_other_push(component, FAST_REGISTERED, push.create_time, &kept, now)
                     .await
             }
             ComponentInfo::Other { info_type, fields } => {
@@ -427,16 +443,11 @@ impl Store {
         fields: &Fields,
         now: i64,
     ) -> Result<Written, StoreError> {
-        let mut hasher = Sha1::new();
-        let mut map = HashMap::new();
-        for (name, value) in fields.iter() {
-            hasher.update(name.as_bytes());
-            hasher.update([0]);
-            hasher.update(value.as_bytes());
-            hasher.update([0]);
-            map.insert(name.to_owned(), s(value));
-        }
-        let digest = &hex::encode(hasher.finalize())[..16];
+        let map = fields
+            .iter()
+            .map(|(name, value)| (name.to_owned(), s(value)))
+            .collect();
+        let digest = fields.digest();
         let request = self
             .client
             .put_item()
@@ -469,11 +480,9 @@ fn conditional_put<R: fmt::Debug>(
 
 /// The key of an authorization event's item; `None` for other pushes.
 pub fn event_key(component: &str, push: &ComponentPush) -> Option<(String, String)> {
-    let (appid, code) = match &push.info {
-        ComponentInfo::Authorized(g) | ComponentInfo::UpdateAuthorized(g) => {
-            (&g.authorizer_appid, g.authorization_code.as_str())
-        }
-        ComponentInfo::Unauthorized { authorizer_appid } => (authorizer_appid, ""),
+    let (appid, code) = match (&push.info, push.info.grant()) {
+        (ComponentInfo::Unauthorized { authorizer_appid }, _) => (authorizer_appid, ""),
+        (_, Some(g)) => (&g.authorizer_appid, g.authorization_code.as_str()),
         _ => return None,
     };
     let sk = format!(

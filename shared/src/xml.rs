@@ -64,6 +64,31 @@ impl Fields {
     pub fn into_vec(self) -> Vec<(String, String)> {
         self.0
     }
+
+    /// A short digest of every pair: the same fields, the same digest (telling a retried push
+    /// from a new one).
+    pub fn digest(&self) -> String {
+        use sha1::{Digest, Sha1};
+        let mut hasher = Sha1::new();
+        for (name, value) in &self.0 {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(value.as_bytes());
+            hasher.update([0]);
+        }
+        hex::encode(&hasher.finalize()[..8])
+    }
+
+    /// The pairs whose path `keep` accepts.
+    pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter(|(name, _)| keep(name))
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 /// Parses one document; the root's own name is not checked (WeChat always sends `xml`).

@@ -104,6 +104,7 @@ fn outcome_label(outcome: &Outcome) -> String {
         Err(Refused::Push(PushError::Xml(e))) => format!("Xml({e:?})"),
         Err(Refused::Push(PushError::MissingField(_))) => "MissingField".into(),
         Err(Refused::Push(PushError::BadTime { .. })) => "BadTime".into(),
+        Err(Refused::Push(PushError::NotANumber { .. })) => "NotANumber".into(),
     }
 }
 

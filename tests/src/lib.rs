@@ -280,6 +280,54 @@ pub async fn store_authorization_unchecked(
     tokens.save_authorization(&new).await
 }
 
+/// An SQS client on the local emulator.
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&aws().await)
+}
+
+/// A new queue (FIFO when asked) for one test; its URL.
+pub async fn create_queue(client: &aws_sdk_sqs::Client, fifo: bool) -> String {
+    let name = format!(
+        "messages-{}{}",
+        unique_appid(),
+        if fifo { ".fifo" } else { "" }
+    );
+    let mut create = client.create_queue().queue_name(name);
+    if fifo {
+        create = create.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    }
+    create.send().await.unwrap().queue_url.unwrap()
+}
+
+/// Every message waiting in the queue, deleted as read: their JSON bodies.
+pub async fn receive_all(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<serde_json::Value> {
+    let mut bodies = Vec::new();
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        for message in messages {
+            bodies.push(serde_json::from_str(message.body.as_deref().unwrap()).unwrap());
+            client
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// A bounded wait, for the few tests that need the clock to move.
 pub async fn pause(duration: Duration) {
     tokio::time::sleep(duration).await;

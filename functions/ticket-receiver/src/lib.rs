@@ -13,7 +13,7 @@ use std::time::Duration;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use wxopen::authorization::{self, Origin, RebindPolicy};
-use wxopen::handoff::{Handoff, HandoffError};
+use wxopen::handoff::{HandedPush, Handoff, HandoffError};
 use wxopen::push::{ComponentInfo, ComponentPush, Envelope, PushError};
 use wxopen::secrets::ComponentKeys;
 use wxopen::store::event_key;
@@ -205,6 +205,14 @@ pub async fn receive(
     if written != Written::Superseded && !receiver.act_budget.is_zero() {
         act_on(receiver, &push).await;
     }
+    // Handed on again when WeChat retries (a duplicate): the last try may have failed here.
+    if let Some(handed) = HandedPush::of(&push) {
+        receiver
+            .handoff
+            .hand_on(&handed)
+            .await
+            .map_err(Rejection::Handoff)?;
+    }
     Ok(Accepted {
         info_type: push.info.info_type().to_owned(),
         create_time: push.create_time,
@@ -249,22 +257,23 @@ async fn act_on(receiver: &Receiver, push: &ComponentPush) {
     let tokens = &receiver.tokens;
     let work = async {
         match &push.info {
-            ComponentInfo::Authorized(grant) | ComponentInfo::UpdateAuthorized(grant) => {
-                authorization::complete(
+            ComponentInfo::Unauthorized { authorizer_appid } => {
+                authorization::withdraw(tokens, authorizer_appid, push.create_time)
+                    .await
+                    .map(|_| ())
+            }
+            // `authorized`, `updateauthorized`, and a fast registration's new mini program.
+            info => match info.grant() {
+                Some(grant) => authorization::complete(
                     tokens,
                     receiver.rebind,
                     &grant.authorization_code,
                     Origin::Push(grant),
                 )
                 .await
-                .map(|_| ())
-            }
-            ComponentInfo::Unauthorized { authorizer_appid } => {
-                authorization::withdraw(tokens, authorizer_appid, push.create_time)
-                    .await
-                    .map(|_| ())
-            }
-            _ => return Ok(false),
+                .map(|_| ()),
+                None => return Ok(false),
+            },
         }?;
         let (pk, sk) = event_key(&receiver.component_appid, push).expect("an authorization event");
         tokens

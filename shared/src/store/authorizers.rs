@@ -457,9 +457,11 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            // Settled again (a retried push): the first settlement's time stays.
+            // Settled again (a retried push): the first settlement's time stays. A settled
+            // event's codes are used up or expired: they are not kept.
             .update_expression(
-                "SET settled_at = if_not_exists(settled_at, :now) REMOVE due_pk, due_at",
+                "SET settled_at = if_not_exists(settled_at, :now) \
+                 REMOVE due_pk, due_at, authorization_code, pre_auth_code",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", n(now))

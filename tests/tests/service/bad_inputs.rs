@@ -747,6 +747,30 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             effect: Effect::Nothing,
         },
         Row {
+            case: "fast registration created without its code",
+            request: "a correct `notify_third_fasteregister` push, status 0, no auth_code",
+            call: post_push(&missing_field(&format!(
+                "<xml><AppId>{component}</AppId><CreateTime>{now}</CreateTime>\
+                 <InfoType>notify_third_fasteregister</InfoType><appid>{}</appid>\
+                 <status>0</status><msg>OK</msg></xml>",
+                s.appid(2)
+            ))),
+            expect: exact(400, "the push has no auth_code (-40002 ParseXmlError)"),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "fast registration status not a number",
+            request: "a correct `notify_third_fasteregister` push with `<status>ok</status>`",
+            call: post_push(&missing_field(&format!(
+                "<xml><AppId>{component}</AppId><CreateTime>{now}</CreateTime>\
+                 <InfoType>notify_third_fasteregister</InfoType><appid>{}</appid>\
+                 <status>ok</status><auth_code>queryauthcode@@@bad-inputs</auth_code></xml>",
+                s.appid(2)
+            ))),
+            expect: exact(400, "status is not a number (-40002 ParseXmlError)"),
+            effect: Effect::Nothing,
+        },
+        Row {
             case: "duplicate ticket push (WeChat's retry)",
             request: "the stored ticket push again, newly signed",
             call: post_push(&pusher.push(&setup.ticket_xml, now)),

@@ -11,6 +11,7 @@ mod bad_inputs;
 mod browser;
 mod dev_stack;
 mod events;
+mod fast_registration;
 mod faults;
 mod hostile_xml;
 mod late_push;

@@ -268,55 +268,10 @@ async fn bad_messages_are_refused_with_the_reason() {
     assert!(sandbox.custom_messages().is_empty());
 }
 
-async fn sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&wxopen_tests::aws().await)
-}
-
-async fn create_queue(client: &aws_sdk_sqs::Client, fifo: bool) -> String {
-    let name = format!(
-        "messages-{}{}",
-        wxopen_tests::unique_appid(),
-        if fifo { ".fifo" } else { "" }
-    );
-    let mut create = client.create_queue().queue_name(name);
-    if fifo {
-        create = create.attributes(QueueAttributeName::FifoQueue, "true");
-    }
-    create.send().await.unwrap().queue_url.unwrap()
-}
-
-async fn receive_all(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<serde_json::Value> {
-    let mut bodies = Vec::new();
-    loop {
-        let received = client
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return bodies;
-        }
-        for message in messages {
-            bodies.push(serde_json::from_str(message.body.as_deref().unwrap()).unwrap());
-            client
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn messages_are_handed_on_to_the_queue_and_retries_are_dropped() {
-    let client = sqs().await;
-    let queue_url = create_queue(&client, true).await;
+    let client = wxopen_tests::sqs().await;
+    let queue_url = wxopen_tests::create_queue(&client, true).await;
     let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
     let (appid, user_name) = ordinary_account(&service);
     let url = message_url(&service, &appid);
@@ -331,7 +286,7 @@ async fn messages_are_handed_on_to_the_queue_and_retries_are_dropped() {
     let answer = post(&service, &url, &user_name, &subscribe).await;
     assert_eq!(answer, (200, "success".to_owned()));
 
-    let bodies = receive_all(&client, &queue_url).await;
+    let bodies = wxopen_tests::receive_all(&client, &queue_url).await;
     assert_eq!(bodies.len(), 2, "{bodies:#?}");
     let text_message = &bodies[0];
     assert_eq!(text_message["component_appid"], service.component.as_str());
@@ -352,8 +307,8 @@ async fn messages_are_handed_on_to_the_queue_and_retries_are_dropped() {
 
 #[tokio::test]
 async fn a_test_accounts_other_messages_are_handed_on_too() {
-    let client = sqs().await;
-    let queue_url = create_queue(&client, false).await;
+    let client = wxopen_tests::sqs().await;
+    let queue_url = wxopen_tests::create_queue(&client, false).await;
     let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
     let account = TEST_ACCOUNTS[4];
     let hello = text(account.user_name, "o_carol", "not a check", 7);
@@ -365,7 +320,7 @@ async fn a_test_accounts_other_messages_are_handed_on_too() {
     )
     .await;
     assert_eq!(answer, (200, "success".to_owned()));
-    let bodies = receive_all(&client, &queue_url).await;
+    let bodies = wxopen_tests::receive_all(&client, &queue_url).await;
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["fields"]["Content"], "not a check");
     assert!(service.sandbox.custom_messages().is_empty());
@@ -375,11 +330,11 @@ async fn a_test_accounts_other_messages_are_handed_on_too() {
 async fn messages_are_published_to_the_event_bus() {
     let aws = wxopen_tests::aws().await;
     let events = aws_sdk_eventbridge::Client::new(&aws);
-    let client = sqs().await;
+    let client = wxopen_tests::sqs().await;
     // A bus with a rule that copies our messages to a queue, where the test reads them.
     let bus = format!("platform-{}", wxopen_tests::unique_appid());
     events.create_event_bus().name(&bus).send().await.unwrap();
-    let queue_url = create_queue(&client, false).await;
+    let queue_url = wxopen_tests::create_queue(&client, false).await;
     let queue_arn = client
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -419,7 +374,7 @@ async fn messages_are_published_to_the_event_bus() {
     let answer = post(&service, &message_url(&service, &appid), &user_name, &click).await;
     assert_eq!(answer, (200, "success".to_owned()));
 
-    let delivered = receive_all(&client, &queue_url).await;
+    let delivered = wxopen_tests::receive_all(&client, &queue_url).await;
     assert_eq!(delivered.len(), 1, "{delivered:#?}");
     assert_eq!(delivered[0]["source"], wxopen::handoff::EVENT_SOURCE);
     assert_eq!(delivered[0]["detail-type"], "event.CLICK");
@@ -429,7 +384,7 @@ async fn messages_are_published_to_the_event_bus() {
 
 #[tokio::test]
 async fn a_message_that_cannot_be_handed_on_is_not_answered_success() {
-    let client = sqs().await;
+    let client = wxopen_tests::sqs().await;
     // The queue does not exist yet: every delivery fails and WeChat is told so.
     let name = format!("late-{}", wxopen_tests::unique_appid());
     let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").unwrap();
@@ -454,7 +409,7 @@ async fn a_message_that_cannot_be_handed_on_is_not_answered_success() {
     assert_eq!(created.queue_url.as_deref(), Some(queue_url.as_str()));
     let answer = post(&service, &url, &user_name, &hello).await;
     assert_eq!(answer, (200, "success".to_owned()));
-    let bodies = receive_all(&client, &queue_url).await;
+    let bodies = wxopen_tests::receive_all(&client, &queue_url).await;
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["fields"]["Content"], "are you there");
 

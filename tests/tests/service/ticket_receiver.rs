@@ -155,7 +155,7 @@ async fn unknown_info_types_are_kept_and_answered_success() {
     let push = p.pusher.push(
         &format!(
             "<xml><AppId>{}</AppId><CreateTime>{now}</CreateTime>\
-             <InfoType>notify_third_fasteregister</InfoType><appid>wxnew</appid><status>0</status>\
+             <InfoType>notify_third_fastverifybetaapp</InfoType><appid>wxnew</appid><status>0</status>\
              <info><name>公司名称</name></info></xml>",
             p.appid
         ),
@@ -169,7 +169,7 @@ async fn unknown_info_types_are_kept_and_answered_success() {
     let item = &items[0];
     assert_eq!(
         item["info_type"].as_s().unwrap(),
-        "notify_third_fasteregister"
+        "notify_third_fastverifybetaapp"
     );
     let fields = item["fields"].as_m().unwrap();
     assert_eq!(fields["info/name"].as_s().unwrap(), "公司名称");
