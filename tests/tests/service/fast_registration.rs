@@ -182,3 +182,46 @@ async fn a_refused_fast_registration_is_handed_on_and_recorded_without_personal_
     assert!(fields.keys().all(|k| !k.starts_with("info/")), "{fields:?}");
     assert_no_personal_data(&stored_strings(&service).await, &info);
 }
+
+#[tokio::test]
+async fn pushes_the_service_does_not_act_on_are_handed_on_too() {
+    let client = wxopen_tests::sqs().await;
+    let queue_url = wxopen_tests::create_queue(&client, false).await;
+    let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
+    let pusher = wxopen_tests::Pusher::new(
+        wxopen_tests::TEST_TOKEN,
+        wxopen_tests::TEST_ENCODING_AES_KEY,
+        &service.component,
+    );
+    let now = wxopen::unix_now();
+    let push = pusher.push(
+        &format!(
+            "<xml><AppId>{}</AppId><CreateTime>{now}</CreateTime>\
+             <InfoType>notify_third_fastverifybetaapp</InfoType><appid>wx1234567890abcdef</appid>\
+             <status>0</status><msg>OK</msg></xml>",
+            service.component
+        ),
+        now,
+    );
+    let url = service.url(&format!(
+        "/wechat/component/events?timestamp={}&nonce={}&encrypt_type=aes&msg_signature={}",
+        push.timestamp, push.nonce, push.msg_signature
+    ));
+    let answer = service
+        .http
+        .post(&url)
+        .body(push.body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "success");
+
+    let handed = wxopen_tests::receive_all(&client, &queue_url).await;
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(handed[0]["info_type"], "notify_third_fastverifybetaapp");
+    assert_eq!(handed[0]["create_time"], now);
+    assert_eq!(handed[0]["fields"]["appid"], "wx1234567890abcdef");
+    // Only the account a code was exchanged for is named as the push's account.
+    assert!(handed[0].get("authorizer_appid").is_none());
+}
