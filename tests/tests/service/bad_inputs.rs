@@ -279,6 +279,8 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
     let now = wxopen::unix_now();
     let ticket = |create_time: i64, ticket: &str| ticket_xml(component, create_time, ticket);
     let good = pusher.push(&ticket(now, "ticket@@@bad-inputs"), now);
+    // A ticket push whose ticket is `raw` XML, not character data.
+    let raw_ticket = |raw: &str| ticket(now, "@").replace("<![CDATA[@]]>", raw);
     let envelope = |appid: &str, encrypt: &str| {
         format!(
             "<xml><AppId><![CDATA[{appid}]]></AppId><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
@@ -334,6 +336,18 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             "<!DOCTYPE xml [<!ENTITY x \"x\">]>{}",
             message(TEST_ACCOUNT_USER_NAME, sender)
         ),
+        now,
+    );
+    let doctype_markup_in_content = pusher.push(
+        &message(TEST_ACCOUNT_USER_NAME, sender).replace(
+            "<![CDATA[TESTCOMPONENT_MSG_TYPE_TEXT]]>",
+            "see <!DOCTYPE html> in my text",
+        ),
+        now,
+    );
+    let pi_message = pusher.push(
+        &message(TEST_ACCOUNT_USER_NAME, sender)
+            .replace("<CreateTime>", "<?php echo 1; ?><CreateTime>"),
         now,
     );
 
@@ -577,6 +591,29 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             expect: exact(
                 400,
                 "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "entity declaration in a field of the decrypted message",
+            request: "a signed ticket push whose ticket is `<!ENTITY x SYSTEM \"file:///etc/passwd\">t`, unescaped",
+            call: post_push(&pusher.push(
+                &raw_ticket("<!ENTITY x SYSTEM \"file:///etc/passwd\">t"),
+                now,
+            )),
+            expect: exact(
+                400,
+                "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "processing instruction in the decrypted message",
+            request: "a signed ticket push whose ticket is `<?xml version=\"1.0\"?>t`, unescaped (a declaration anywhere but the start)",
+            call: post_push(&pusher.push(&raw_ticket("<?xml version=\"1.0\"?>t"), now)),
+            expect: exact(
+                400,
+                "XML with a processing instruction is refused (-40002 ParseXmlError)",
             ),
             effect: Effect::Nothing,
         },
@@ -1073,6 +1110,26 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             expect: exact(
                 400,
                 "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: DOCTYPE markup in a field",
+            request: "a message whose `Content` is `see <!DOCTYPE html> in my text`, neither escaped nor in CDATA (WeChat sends a user's text as one or the other: then it is handed on as written)",
+            call: post_message(TEST_ACCOUNT, &doctype_markup_in_content),
+            expect: exact(
+                400,
+                "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: processing instruction in the decrypted message",
+            request: "a message with `<?php echo 1; ?>` between its fields",
+            call: post_message(TEST_ACCOUNT, &pi_message),
+            expect: exact(
+                400,
+                "XML with a processing instruction is refused (-40002 ParseXmlError)",
             ),
             effect: Effect::Nothing,
         },

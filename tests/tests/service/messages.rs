@@ -19,7 +19,7 @@ async fn post(service: &Service, url: &str, to_user_name: &str, xml: &str) -> (u
         .unwrap()
 }
 
-fn message_url(service: &Service, appid: &str) -> String {
+pub(crate) fn message_url(service: &Service, appid: &str) -> String {
     service.url(&format!("/wechat/authorizers/{appid}/events"))
 }
 
@@ -51,6 +51,17 @@ fn ordinary_account(service: &Service) -> (String, String) {
         .unwrap()
         .account;
     (account.appid, account.info.user_name)
+}
+
+/// An ordinary account, authorized to the platform (stored with its profile, as the `authorized`
+/// push's exchange leaves it): its appid and username.
+pub(crate) async fn authorized_account(service: &Service) -> (String, String) {
+    let (appid, user_name) = ordinary_account(service);
+    let authorized = service.sandbox.authorize(&appid, None).await.unwrap();
+    assert!(authorized.push.is_some_and(|p| p.success));
+    let stored = service.account(&appid).await.expect("stored by the push");
+    assert_eq!(stored.profile.map(|p| p.user_name), Some(user_name.clone()));
+    (appid, user_name)
 }
 
 async fn listed_refresh_tokens(service: &Service) -> HashMap<String, String> {
@@ -268,11 +279,11 @@ async fn bad_messages_are_refused_with_the_reason() {
     assert!(sandbox.custom_messages().is_empty());
 }
 
-async fn sqs() -> aws_sdk_sqs::Client {
+pub(crate) async fn sqs() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&wxopen_tests::aws().await)
 }
 
-async fn create_queue(client: &aws_sdk_sqs::Client, fifo: bool) -> String {
+pub(crate) async fn create_queue(client: &aws_sdk_sqs::Client, fifo: bool) -> String {
     let name = format!(
         "messages-{}{}",
         wxopen_tests::unique_appid(),
@@ -285,7 +296,10 @@ async fn create_queue(client: &aws_sdk_sqs::Client, fifo: bool) -> String {
     create.send().await.unwrap().queue_url.unwrap()
 }
 
-async fn receive_all(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<serde_json::Value> {
+pub(crate) async fn receive_all(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Vec<serde_json::Value> {
     let mut bodies = Vec::new();
     loop {
         let received = client
