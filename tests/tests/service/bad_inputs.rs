@@ -26,6 +26,8 @@ const OTHER_APPID: &str = "wx0123456789abcdef";
 /// A release-check test account (group 1's official account) and its username.
 const TEST_ACCOUNT: &str = "wx570bc396a51b8ff8";
 const TEST_ACCOUNT_USER_NAME: &str = "gh_3c884a361561";
+/// A well-formed appid that no account authorized to the test's platform has.
+const STRANGER_APPID: &str = "wx00000000000000aa";
 /// The sandbox's answer to an authorization code it does not accept (61010: expired or invalid).
 const CODE_INVALID: i64 = 61010;
 
@@ -338,6 +340,9 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
         ),
         now,
     );
+    // An ordinary account, authorized by `setup` (its profile stored with it).
+    let authorized = s.appid(0);
+    assert_eq!(authorized, "wx3f2a6c8d1e4b7a90");
     let doctype_markup_in_content = pusher.push(
         &message(TEST_ACCOUNT_USER_NAME, sender).replace(
             "<![CDATA[TESTCOMPONENT_MSG_TYPE_TEXT]]>",
@@ -1091,8 +1096,30 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             expect: exact(
                 403,
                 &format!(
-                    "the message is addressed to gh_000000000000, not to test account {TEST_ACCOUNT}"
+                    "the message is addressed to gh_000000000000, not to account {TEST_ACCOUNT}"
                 ),
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: a message replayed to another account's URL",
+            request: "the release check's text for `gh_3c884a361561`, signed, posted to the message URL of an account authorized here (`wx3f2a6c8d1e4b7a90`, stored with its profile)",
+            call: post_message(&authorized, &text_message),
+            expect: exact(
+                403,
+                &format!(
+                    "the message is addressed to {TEST_ACCOUNT_USER_NAME}, not to account {authorized}"
+                ),
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: an account not authorized here",
+            request: "a valid message to `/wechat/authorizers/wx00000000000000aa/events`, an appid no stored account has",
+            call: post_message(STRANGER_APPID, &text_message),
+            expect: exact(
+                404,
+                &format!("{STRANGER_APPID} is not an account authorized to this platform"),
             ),
             effect: Effect::Nothing,
         },
