@@ -2,7 +2,12 @@
 //!
 //! WeChat sends one `<xml>` root with text or CDATA children. Anything that could make a parser
 //! expand or fetch something (a DOCTYPE, an entity declaration, a reference to an undeclared
-//! entity) is refused outright, before and after decryption.
+//! entity) or is an instruction to some other parser (a processing instruction, an XML
+//! declaration anywhere but at the very start) is refused outright, before and after decryption.
+//!
+//! These are refused where they are markup, as the reader meets them, never by searching the
+//! text: a user who writes `<!DOCTYPE html>` sends it escaped or in CDATA, and those are their
+//! words, handed on as written.
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
@@ -93,11 +98,6 @@ impl Fields {
 
 /// Parses one document; the root's own name is not checked (WeChat always sends `xml`).
 pub fn parse(input: &str) -> Result<Fields, XmlError> {
-    // quick-xml hands a DOCTYPE over as an event, but refusing on sight is cheaper and also
-    // covers declarations hidden where the event would not come (after a malformed prefix).
-    if has_declaration(input) {
-        return Err(XmlError::Doctype);
-    }
     let mut reader = Reader::from_str(input);
     let malformed = |e: quick_xml::Error| XmlError::Malformed(e.to_string());
 
@@ -107,7 +107,13 @@ pub fn parse(input: &str) -> Result<Fields, XmlError> {
     let mut fields = Vec::new();
     let mut seen_root = false;
     loop {
-        match reader.read_event().map_err(malformed)? {
+        // Where this event starts: markup always starts a read of its own, so when the reader
+        // fails on a declaration, this is where its `<` is.
+        let at = reader.buffer_position() as usize;
+        let event = reader
+            .read_event()
+            .map_err(|e| refused_markup(input, at).unwrap_or_else(|| malformed(e)))?;
+        match event {
             Event::Start(start) => {
                 check_attributes(&start)?;
                 open_element(&mut path, &mut seen_root)?;
@@ -143,6 +149,9 @@ pub fn parse(input: &str) -> Result<Fields, XmlError> {
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::PI(_) => return Err(XmlError::ProcessingInstruction),
+            // `<?xml ...?>` is a declaration only as the document's very first bytes; anywhere
+            // else it is an instruction like any other.
+            Event::Decl(_) if at != 0 => return Err(XmlError::ProcessingInstruction),
             Event::Decl(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
@@ -208,16 +217,18 @@ fn push_field(
     Ok(())
 }
 
-/// Whether `input` holds `<!DOCTYPE` or `<!ENTITY` in any case. Only where the substring
-/// search finds `<!` are the words compared.
-fn has_declaration(input: &str) -> bool {
-    input.match_indices("<!").any(|(at, _)| {
-        let rest = &input.as_bytes()[at + 2..];
-        ["DOCTYPE", "ENTITY"].iter().any(|word| {
-            rest.get(..word.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
-        })
-    })
+/// What a read that failed at `at` was, when it was a declaration this reader refuses anyway
+/// (`<!ENTITY` outside a DOCTYPE, which the reader does not know, or an unclosed `<!DOCTYPE`).
+/// Only the markup the reader was reading is looked at, never the text. (An unclosed `<?` is
+/// only a cut document: malformed.)
+fn refused_markup(input: &str, at: usize) -> Option<XmlError> {
+    let markup = input.as_bytes().get(at..)?;
+    let starts = |prefix: &[u8]| {
+        markup
+            .get(..prefix.len())
+            .is_some_and(|m| m.eq_ignore_ascii_case(prefix))
+    };
+    (starts(b"<!DOCTYPE") || starts(b"<!ENTITY")).then_some(XmlError::Doctype)
 }
 
 #[cfg(test)]
@@ -239,12 +250,18 @@ mod tests {
     }
 
     #[test]
-    fn refuses_doctype_and_entities() {
+    fn refuses_doctype_and_entities_where_they_are_markup() {
         for doc in [
             "<!DOCTYPE xml [<!ENTITY a \"b\">]><xml><A>&a;</A></xml>",
             "<!doctype xml><xml/>",
+            "<!DocType xml><xml/>",
+            "<!DOCTYPE><xml/>",
+            "<!DOCTYPE xml",
             "<xml><A>x</A></xml><!DOCTYPE x>",
-            "<xml><A><![CDATA[<!ENTITY x SYSTEM \"file:///etc/passwd\">]]></A></xml>",
+            "<xml><A>x<!DOCTYPE x></A></xml>",
+            "<xml><A><!ENTITY x SYSTEM \"file:///etc/passwd\"></A></xml>",
+            "<!entity x \"y\"><xml/>",
+            "<xml><A>x</A><!Entity x \"y\"></xml>",
         ] {
             assert_eq!(parse(doc), Err(XmlError::Doctype), "{doc}");
         }
@@ -255,6 +272,34 @@ mod tests {
     }
 
     #[test]
+    fn a_users_words_about_markup_are_read_as_written() {
+        let words = [
+            "see <!DOCTYPE html> in my text",
+            "<!ENTITY x SYSTEM \"file:///etc/passwd\">",
+            "<?php echo 1; ?> and <?xml version=\"1.0\"?>",
+            "<!doctype x [<!entity a \"&a;\">]>",
+        ];
+        for word in words {
+            let escape = |text: &str| {
+                text.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            };
+            for spelled in [
+                format!("<![CDATA[{word}]]>"),
+                escape(word),
+                format!("<![CDATA[{}]]>{}", &word[..5], escape(&word[5..])),
+            ] {
+                let doc = format!("<?xml version=\"1.0\"?><xml><Content>{spelled}</Content></xml>");
+                assert_eq!(parse(&doc).unwrap().get("Content"), Some(word), "{doc}");
+            }
+        }
+        // In a comment, the same words are no markup either (and are not read).
+        let commented = parse("<xml><!-- <!DOCTYPE x> <?pi?> --><A>1</A></xml>").unwrap();
+        assert_eq!(commented.into_vec(), vec![("A".to_owned(), "1".to_owned())]);
+    }
+
+    #[test]
     fn refuses_malformed_and_oversized_documents() {
         for doc in [
             "",
@@ -262,6 +307,8 @@ mod tests {
             "<xml><A>1</A>",
             "plain",
             "<a/><b/>",
+            "<xml><?pi",
+            "<?",
         ] {
             assert!(matches!(parse(doc), Err(XmlError::Malformed(_))), "{doc:?}");
         }
@@ -299,6 +346,11 @@ mod tests {
             "<?xml-stylesheet href=\"http://x/\"?><xml/>",
             "<xml><A><?php echo 1; ?></A></xml>",
             "<xml/><?pi?>",
+            "<xml><?XML version=\"1.0\"?></xml>",
+            "<xml><A>1</A><?xml version=\"1.0\"?></xml>",
+            " <?xml version=\"1.0\"?><xml/>",
+            "<?xml version=\"1.0\"?><?xml version=\"1.0\"?><xml/>",
+            "<??><xml/>",
         ] {
             assert_eq!(parse(doc), Err(XmlError::ProcessingInstruction), "{doc}");
         }

@@ -47,6 +47,8 @@ pub struct Receiver {
     pub handoff: Handoff,
     /// See [`messages::MESSAGE_BUDGET`].
     pub message_budget: Duration,
+    /// The usernames the message URL's accounts are addressed by.
+    pub user_names: messages::UserNames,
 }
 
 impl Receiver {
@@ -60,6 +62,7 @@ impl Receiver {
             act_budget: ACT_BUDGET,
             handoff: Handoff::new(config.message_target.as_ref(), aws),
             message_budget: messages::MESSAGE_BUDGET,
+            user_names: messages::UserNames::default(),
         }
     }
 }
@@ -93,8 +96,12 @@ pub enum Rejection {
     Store(#[source] StoreError),
     #[error("{0:?} is not an authorizer appid")]
     BadAuthorizerAppid(String),
-    #[error("the message is addressed to {to_user_name}, not to test account {appid}")]
+    #[error("the message is addressed to {to_user_name}, not to account {appid}")]
     WrongAccount { appid: String, to_user_name: String },
+    #[error("{0} is not an account authorized to this platform")]
+    UnknownAccount(String),
+    #[error("the account's username could not be read")]
+    UserName(#[source] TokenError),
     #[error("the message could not be handed on")]
     Handoff(#[source] HandoffError),
     #[error("the release check's authorization code could not be answered")]
@@ -110,7 +117,7 @@ impl Rejection {
         match self {
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BadAuthorizerAppid(_) => StatusCode::NOT_FOUND,
+            Self::BadAuthorizerAppid(_) | Self::UnknownAccount(_) => StatusCode::NOT_FOUND,
             Self::StaleTimestamp(_)
             | Self::WrongAppid(_)
             | Self::WrongAccount { .. }
@@ -124,7 +131,9 @@ impl Rejection {
             | Self::BadTimestamp
             | Self::Push(_)
             | Self::Crypto(_) => StatusCode::BAD_REQUEST,
-            Self::Secret(_) | Self::Handoff(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Secret(_) | Self::Handoff(_) | Self::UserName(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ReleaseCheck(_) => StatusCode::BAD_GATEWAY,
             Self::OutOfTime => StatusCode::GATEWAY_TIMEOUT,

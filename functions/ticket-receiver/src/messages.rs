@@ -3,20 +3,106 @@
 //!
 //! The release check's test accounts get the answers it expects (docs/protocol.md#the-release-check); every other
 //! message is handed on (SQS or EventBridge) and answered `success` only once it is.
+//!
+//! The path's appid is not signed: only the message is. So a message is taken only when its
+//! `ToUserName` is the username (`gh_...`) of the account the path names: from the release
+//! check's table for its test accounts, otherwise as stored with the account's profile (see
+//! [`UserNames`]). A message signed for one account and replayed to another's URL is refused.
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use wxopen::handoff::Handed;
 use wxopen::message::{AuthorizerMessage, HandedMessage, text_reply};
 use wxopen::release_check::{self, Case, FROM_API_SUFFIX};
+use wxopen::tokens::{TokenError, Tokens};
 
 use crate::{Receiver, Rejection, open, refused, text};
 
 /// WeChat waits 5 s for the answer; the release check's code exchange and customer-service
 /// message must fit in this, leaving room for the answer itself.
 pub const MESSAGE_BUDGET: Duration = Duration::from_secs(4);
+
+/// How long a container trusts a username it read. An account's username never changes, so
+/// this is not about staleness of the name: it bounds how long a container keeps taking
+/// messages for an account after its record is gone from the table (an operator's deletion),
+/// while a busy account still costs one read per container every few minutes, not per message.
+pub const USER_NAME_TTL: Duration = Duration::from_secs(300);
+/// Usernames kept per container (about 100 bytes each); past this, expired ones are dropped,
+/// and if none is, all are (the next message of each account reads its record again).
+pub const USER_NAME_CAPACITY: usize = 10_000;
+
+/// The usernames of authorized accounts, read from the table and kept per container for
+/// [`USER_NAME_TTL`]. Only names found are kept: an appid not (yet) stored is read again on each
+/// message, so an account authorized a moment ago is taken as soon as its record exists.
+#[derive(Debug)]
+pub struct UserNames {
+    ttl: Duration,
+    capacity: usize,
+    cached: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl UserNames {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity,
+            cached: Mutex::default(),
+        }
+    }
+
+    fn get(&self, appid: &str) -> Option<String> {
+        let cached = self.cached.lock().expect("user names lock");
+        cached
+            .get(appid)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(name, _)| name.clone())
+    }
+
+    fn insert(&self, appid: &str, user_name: &str) {
+        if self.ttl.is_zero() || self.capacity == 0 {
+            return;
+        }
+        let mut cached = self.cached.lock().expect("user names lock");
+        if cached.len() >= self.capacity && !cached.contains_key(appid) {
+            cached.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            if cached.len() >= self.capacity {
+                cached.clear();
+            }
+        }
+        cached.insert(appid.to_owned(), (user_name.to_owned(), Instant::now()));
+    }
+
+    /// The username of the account `appid`, or `None` when no authorized account has it.
+    pub async fn of(&self, tokens: &Tokens, appid: &str) -> Result<Option<String>, TokenError> {
+        if let Some(name) = self.get(appid) {
+            return Ok(Some(name));
+        }
+        let name = tokens.authorizer_user_name(appid).await?;
+        if let Some(name) = &name {
+            self.insert(appid, name);
+        }
+        Ok(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.cached.lock().expect("user names lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for UserNames {
+    fn default() -> Self {
+        Self::new(USER_NAME_TTL, USER_NAME_CAPACITY)
+    }
+}
 
 /// What a message was answered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,13 +169,25 @@ pub async fn receive(
     let xml = keys.crypto.decrypt(&envelope.encrypt)?;
     let message = AuthorizerMessage::parse(&xml)?;
 
-    if let Some(account) = release_check::test_account(appid) {
-        if message.to_user_name != account.user_name {
-            return Err(Rejection::WrongAccount {
-                appid: appid.to_owned(),
-                to_user_name: message.to_user_name,
-            });
-        }
+    let test_account = release_check::test_account(appid);
+    let user_name = match test_account {
+        Some(account) => Cow::Borrowed(account.user_name),
+        None => receiver
+            .user_names
+            .of(&receiver.tokens, appid)
+            .await
+            .map_err(Rejection::UserName)?
+            .map(Cow::Owned)
+            .ok_or_else(|| Rejection::UnknownAccount(appid.to_owned()))?,
+    };
+    if message.to_user_name != user_name {
+        return Err(Rejection::WrongAccount {
+            appid: appid.to_owned(),
+            to_user_name: message.to_user_name,
+        });
+    }
+
+    if test_account.is_some() {
         match Case::of(&message) {
             Some(Case::Reply(content)) => {
                 let reply = text_reply(&message, &content, now);
@@ -198,5 +296,25 @@ mod tests {
         assert!(!well_formed("wx570bc396a51b8ff"));
         assert!(!well_formed("wx570BC396a51b8ff8"));
         assert!(!well_formed("$APPID$"));
+    }
+
+    #[test]
+    fn user_names_are_kept_for_their_time_and_bounded() {
+        let names = UserNames::new(Duration::from_secs(3600), 2);
+        names.insert("wxa", "gh_a");
+        names.insert("wxb", "gh_b");
+        assert_eq!(names.get("wxa").as_deref(), Some("gh_a"));
+        names.insert("wxb", "gh_b");
+        assert_eq!(names.len(), 2);
+        // Full, and nothing expired: all are dropped to make room.
+        names.insert("wxc", "gh_c");
+        assert_eq!(names.len(), 1);
+        assert_eq!(names.get("wxa"), None);
+        assert_eq!(names.get("wxc").as_deref(), Some("gh_c"));
+
+        let uncached = UserNames::new(Duration::ZERO, 2);
+        uncached.insert("wxa", "gh_a");
+        assert!(uncached.is_empty());
+        assert_eq!(uncached.get("wxa"), None);
     }
 }

@@ -182,6 +182,29 @@ impl Store {
         Ok(())
     }
 
+    /// Stores the profile of an account that is stored already (nothing else changes).
+    pub async fn save_profile(
+        &self,
+        component: &str,
+        authorizer_appid: &str,
+        profile: &AuthorizerProfile,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(profile).expect("a profile serialises");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
+            .update_expression("SET profile = :profile, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":profile", s(&json))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        applied(result, "UpdateItem").map(|_| ())
+    }
+
     /// Takes the refresh lease of an authorized account when `when` says it needs a refresh.
     /// Returns the account as it now stands, or `None` when someone else holds the lease, it
     /// does not need refreshing, or it is not authorized.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{AccessToken, AuthorizerRefresh, TokenError, Tokens, calls::jitter};
 use crate::store::{AuthorizerRecord, AuthorizerStatus, RefreshWhen};
-use crate::wechat::{AuthorizerToken, ErrorKind, Secret, WechatError};
+use crate::wechat::{AuthorizerInfo, AuthorizerToken, ErrorKind, Secret, WechatError};
 
 impl Tokens {
     /// An authorizer access token that is not within the refresh margin of expiry, refreshing
@@ -276,5 +276,36 @@ impl Tokens {
             rotated: new_refresh.is_some_and(|t| !t.is_empty() && t != used.expose()),
             recovered,
         })
+    }
+
+    /// The account's profile and authorization as WeChat has them now (api_get_authorizer_info).
+    pub async fn authorizer_info(&self, appid: &str) -> Result<AuthorizerInfo, TokenError> {
+        self.with_component_token(|token| async move {
+            self.retry_busy(|| self.wechat.authorizer_info(token.expose(), appid))
+                .await
+        })
+        .await
+    }
+
+    /// The username (`gh_...`) messages to an authorized account are addressed to, as stored
+    /// with its profile; `None` when the account is not stored or not authorized. An authorized
+    /// account stored without it (repaired from api_get_authorizer_list, never exchanged) has
+    /// its profile fetched from WeChat once and stored, so the next look-up is a read.
+    pub async fn authorizer_user_name(&self, appid: &str) -> Result<Option<String>, TokenError> {
+        let Some(record) = self.store.authorizer(&self.component, appid).await? else {
+            return Ok(None);
+        };
+        if let Some(profile) = record.profile.filter(|p| !p.user_name.is_empty()) {
+            return Ok(Some(profile.user_name));
+        }
+        if record.status != AuthorizerStatus::Authorized {
+            return Ok(None);
+        }
+        let profile = self.authorizer_info(appid).await?.authorizer_info;
+        self.store
+            .save_profile(&self.component, appid, &profile, self.now())
+            .await?;
+        tracing::info!(authorizer = appid, "profile fetched for the message URL");
+        Ok(Some(profile.user_name).filter(|name| !name.is_empty()))
     }
 }

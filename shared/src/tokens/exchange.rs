@@ -20,15 +20,7 @@ impl Tokens {
             .await?
             .authorization_info;
         let appid = auth.authorizer_appid.clone();
-        let info = self
-            .with_component_token(|token| {
-                let appid = appid.clone();
-                async move {
-                    self.retry_busy(|| self.wechat.authorizer_info(token.expose(), &appid))
-                        .await
-                }
-            })
-            .await?;
+        let info = self.authorizer_info(&appid).await?;
         let refresh_token = auth
             .authorizer_refresh_token
             .clone()

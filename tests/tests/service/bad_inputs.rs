@@ -26,6 +26,8 @@ const OTHER_APPID: &str = "wx0123456789abcdef";
 /// A release-check test account (group 1's official account) and its username.
 const TEST_ACCOUNT: &str = "wx570bc396a51b8ff8";
 const TEST_ACCOUNT_USER_NAME: &str = "gh_3c884a361561";
+/// A well-formed appid that no account authorized to the test's platform has.
+const STRANGER_APPID: &str = "wx00000000000000aa";
 /// The sandbox's answer to an authorization code it does not accept (61010: expired or invalid).
 const CODE_INVALID: i64 = 61010;
 
@@ -279,6 +281,8 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
     let now = wxopen::unix_now();
     let ticket = |create_time: i64, ticket: &str| ticket_xml(component, create_time, ticket);
     let good = pusher.push(&ticket(now, "ticket@@@bad-inputs"), now);
+    // A ticket push whose ticket is `raw` XML, not character data.
+    let raw_ticket = |raw: &str| ticket(now, "@").replace("<![CDATA[@]]>", raw);
     let envelope = |appid: &str, encrypt: &str| {
         format!(
             "<xml><AppId><![CDATA[{appid}]]></AppId><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
@@ -334,6 +338,21 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             "<!DOCTYPE xml [<!ENTITY x \"x\">]>{}",
             message(TEST_ACCOUNT_USER_NAME, sender)
         ),
+        now,
+    );
+    // An ordinary account, authorized by `setup` (its profile stored with it).
+    let authorized = s.appid(0);
+    assert_eq!(authorized, "wx3f2a6c8d1e4b7a90");
+    let doctype_markup_in_content = pusher.push(
+        &message(TEST_ACCOUNT_USER_NAME, sender).replace(
+            "<![CDATA[TESTCOMPONENT_MSG_TYPE_TEXT]]>",
+            "see <!DOCTYPE html> in my text",
+        ),
+        now,
+    );
+    let pi_message = pusher.push(
+        &message(TEST_ACCOUNT_USER_NAME, sender)
+            .replace("<CreateTime>", "<?php echo 1; ?><CreateTime>"),
         now,
     );
 
@@ -577,6 +596,29 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             expect: exact(
                 400,
                 "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "entity declaration in a field of the decrypted message",
+            request: "a signed ticket push whose ticket is `<!ENTITY x SYSTEM \"file:///etc/passwd\">t`, unescaped",
+            call: post_push(&pusher.push(
+                &raw_ticket("<!ENTITY x SYSTEM \"file:///etc/passwd\">t"),
+                now,
+            )),
+            expect: exact(
+                400,
+                "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "processing instruction in the decrypted message",
+            request: "a signed ticket push whose ticket is `<?xml version=\"1.0\"?>t`, unescaped (a declaration anywhere but the start)",
+            call: post_push(&pusher.push(&raw_ticket("<?xml version=\"1.0\"?>t"), now)),
+            expect: exact(
+                400,
+                "XML with a processing instruction is refused (-40002 ParseXmlError)",
             ),
             effect: Effect::Nothing,
         },
@@ -1078,8 +1120,30 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             expect: exact(
                 403,
                 &format!(
-                    "the message is addressed to gh_000000000000, not to test account {TEST_ACCOUNT}"
+                    "the message is addressed to gh_000000000000, not to account {TEST_ACCOUNT}"
                 ),
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: a message replayed to another account's URL",
+            request: "the release check's text for `gh_3c884a361561`, signed, posted to the message URL of an account authorized here (`wx3f2a6c8d1e4b7a90`, stored with its profile)",
+            call: post_message(&authorized, &text_message),
+            expect: exact(
+                403,
+                &format!(
+                    "the message is addressed to {TEST_ACCOUNT_USER_NAME}, not to account {authorized}"
+                ),
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: an account not authorized here",
+            request: "a valid message to `/wechat/authorizers/wx00000000000000aa/events`, an appid no stored account has",
+            call: post_message(STRANGER_APPID, &text_message),
+            expect: exact(
+                404,
+                &format!("{STRANGER_APPID} is not an account authorized to this platform"),
             ),
             effect: Effect::Nothing,
         },
@@ -1097,6 +1161,26 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             expect: exact(
                 400,
                 "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: DOCTYPE markup in a field",
+            request: "a message whose `Content` is `see <!DOCTYPE html> in my text`, neither escaped nor in CDATA (WeChat sends a user's text as one or the other: then it is handed on as written)",
+            call: post_message(TEST_ACCOUNT, &doctype_markup_in_content),
+            expect: exact(
+                400,
+                "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)",
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "message URL: processing instruction in the decrypted message",
+            request: "a message with `<?php echo 1; ?>` between its fields",
+            call: post_message(TEST_ACCOUNT, &pi_message),
+            expect: exact(
+                400,
+                "XML with a processing instruction is refused (-40002 ParseXmlError)",
             ),
             effect: Effect::Nothing,
         },

@@ -3,9 +3,14 @@
 //! nesting counts, both in the envelope and inside the ciphertext (signed and encrypted with the
 //! platform's own keys, as if the key had leaked). Each is refused with its exact HTTP answer and
 //! nothing is stored.
+//!
+//! And the other way: the same words as a user's text (escaped, or in CDATA) are no markup. They
+//! are stored (authorization event URL) or handed on (message URL) exactly as written.
 
 use lambda_http::http::StatusCode;
+use wxopen::config::MessageTarget;
 use wxopen_tests::receiver::ReceiverPlatform;
+use wxopen_tests::service::Service;
 use wxopen_tests::*;
 
 const DOCTYPE: &str = "XML with a DOCTYPE or entity declaration is refused (-40002 ParseXmlError)";
@@ -137,6 +142,21 @@ async fn hostile_envelopes_are_refused_before_anything_is_decrypted() {
             DOCTYPE,
         ),
         (
+            "DOCTYPE in a field",
+            p.envelope(|e| plain("", &format!("<!DocType xml>{appid}"), e)),
+            DOCTYPE,
+        ),
+        (
+            "entity declaration in a field",
+            p.envelope(|e| plain("", &format!("{appid}<!entity x \"y\">"), e)),
+            DOCTYPE,
+        ),
+        (
+            "XML declaration after the start",
+            p.envelope(|e| format!("\n<?xml version=\"1.0\"?>{}", plain("", &appid, e))),
+            PROCESSING_INSTRUCTION,
+        ),
+        (
             "undeclared entity",
             p.envelope(|e| plain("", "&xxe;", e)),
             UNKNOWN_ENTITY,
@@ -236,9 +256,19 @@ async fn hostile_xml_inside_the_ciphertext_is_refused_after_decryption() {
             DOCTYPE,
         ),
         (
-            "DOCTYPE in CDATA",
-            p.inner(&p.ticket_with("", &format!("<![CDATA[{XXE_SYSTEM}]]>"))),
+            "DOCTYPE in a field",
+            p.inner(&p.ticket_with("", &format!("t{XXE_SYSTEM}"))),
             DOCTYPE,
+        ),
+        (
+            "entity declaration in a field",
+            p.inner(&p.ticket_with("", "<!ENTITY x SYSTEM \"file:///etc/passwd\">t")),
+            DOCTYPE,
+        ),
+        (
+            "XML declaration inside the root",
+            p.inner(&p.ticket_with("", "<?xml version=\"1.0\"?>t")),
+            PROCESSING_INSTRUCTION,
         ),
         (
             "undeclared entity",
@@ -298,4 +328,98 @@ async fn hostile_xml_inside_the_ciphertext_is_refused_after_decryption() {
             .unwrap(),
         "deep"
     );
+}
+
+/// What users write about XML, as text: each must come out exactly as written.
+const WORDS: [&str; 5] = [
+    "see <!DOCTYPE html> in my text",
+    "<!DOCTYPE xml [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>&xxe;",
+    "<!entity lol \"lol\"> and &lol9;",
+    "<?php system('id'); ?> <?xml version=\"1.0\"?>",
+    "a ]]> b <![CDATA[ c",
+];
+
+/// `text` as XML character data: in CDATA (split where it holds `]]>`) or escaped.
+fn spelled(text: &str, cdata: bool) -> String {
+    if cdata {
+        format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
+    } else {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    }
+}
+
+#[tokio::test]
+async fn markup_words_in_a_pushs_text_are_stored_as_written() {
+    let p = Platform::new().await;
+    let now = wxopen::unix_now();
+    let mut fields = String::new();
+    for (i, word) in WORDS.iter().enumerate() {
+        fields += &format!("<Cdata{i}>{}</Cdata{i}>", spelled(word, true));
+        fields += &format!("<Escaped{i}>{}</Escaped{i}>", spelled(word, false));
+    }
+    let xml = format!(
+        "<?xml version=\"1.0\"?><xml><AppId>{}</AppId><CreateTime>{now}</CreateTime>\
+         <InfoType>notify_words</InfoType>{fields}</xml>",
+        p.appid
+    );
+    assert_eq!(
+        p.send(&p.inner(&xml)).await,
+        (StatusCode::OK, "success".to_owned())
+    );
+    let items = items_of(&p.aws, &p.appid).await;
+    assert_eq!(items.len(), 1);
+    let stored = items[0]["fields"].as_m().unwrap();
+    for (i, word) in WORDS.iter().enumerate() {
+        assert_eq!(stored[&format!("Cdata{i}")].as_s().unwrap(), word);
+        assert_eq!(stored[&format!("Escaped{i}")].as_s().unwrap(), word);
+    }
+}
+
+#[tokio::test]
+async fn markup_words_in_a_users_message_are_handed_on_as_written() {
+    let client = wxopen_tests::sqs().await;
+    let queue_url = wxopen_tests::create_queue(&client, false).await;
+    let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
+    let (appid, user_name) = crate::messages::authorized_account(&service).await;
+    let url = crate::messages::message_url(&service, &appid);
+    let calls_before = service.sandbox.calls();
+
+    let mut sent = Vec::new();
+    for (i, word) in WORDS.iter().enumerate() {
+        for cdata in [true, false] {
+            let xml = format!(
+                "<xml><ToUserName><![CDATA[{user_name}]]></ToUserName>\
+                 <FromUserName><![CDATA[o_words]]></FromUserName><CreateTime>{}</CreateTime>\
+                 <MsgType><![CDATA[text]]></MsgType><Content>{}</Content><MsgId>{}</MsgId></xml>",
+                wxopen::unix_now(),
+                spelled(word, cdata),
+                24_100_000_000 + 2 * i as u64 + u64::from(cdata)
+            );
+            let answer = service.sandbox.send_message(&url, &user_name, &xml).await;
+            assert_eq!(answer.unwrap(), (200, "success".to_owned()), "{xml}");
+            sent.push(*word);
+        }
+    }
+    // The same words as markup in the message: refused, nothing handed on.
+    let markup = format!(
+        "<!DOCTYPE xml><xml><ToUserName>{user_name}</ToUserName><FromUserName>o</FromUserName>\
+         <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>x</Content></xml>"
+    );
+    let answer = service
+        .sandbox
+        .send_message(&url, &user_name, &markup)
+        .await;
+    assert_eq!(answer.unwrap(), (400, DOCTYPE.to_owned()));
+
+    let handed = wxopen_tests::receive_all(&client, &queue_url).await;
+    let mut contents: Vec<&str> = handed
+        .iter()
+        .map(|m| m["fields"]["Content"].as_str().unwrap())
+        .collect();
+    contents.sort_unstable();
+    sent.sort_unstable();
+    assert_eq!(contents, sent);
+    assert_eq!(service.sandbox.calls(), calls_before, "no call to WeChat");
 }

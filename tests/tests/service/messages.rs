@@ -19,7 +19,7 @@ async fn post(service: &Service, url: &str, to_user_name: &str, xml: &str) -> (u
         .unwrap()
 }
 
-fn message_url(service: &Service, appid: &str) -> String {
+pub(crate) fn message_url(service: &Service, appid: &str) -> String {
     service.url(&format!("/wechat/authorizers/{appid}/events"))
 }
 
@@ -51,6 +51,17 @@ fn ordinary_account(service: &Service) -> (String, String) {
         .unwrap()
         .account;
     (account.appid, account.info.user_name)
+}
+
+/// An ordinary account, authorized to the platform (stored with its profile, as the `authorized`
+/// push's exchange leaves it): its appid and username.
+pub(crate) async fn authorized_account(service: &Service) -> (String, String) {
+    let (appid, user_name) = ordinary_account(service);
+    let authorized = service.sandbox.authorize(&appid, None).await.unwrap();
+    assert!(authorized.push.is_some_and(|p| p.success));
+    let stored = service.account(&appid).await.expect("stored by the push");
+    assert_eq!(stored.profile.map(|p| p.user_name), Some(user_name.clone()));
+    (appid, user_name)
 }
 
 async fn listed_refresh_tokens(service: &Service) -> HashMap<String, String> {
@@ -230,7 +241,7 @@ async fn bad_messages_are_refused_with_the_reason() {
     assert_eq!(
         body,
         format!(
-            "the message is addressed to gh_000000000000, not to test account {}",
+            "the message is addressed to gh_000000000000, not to account {}",
             account.appid
         )
     );
@@ -273,7 +284,7 @@ async fn messages_are_handed_on_to_the_queue_and_retries_are_dropped() {
     let client = wxopen_tests::sqs().await;
     let queue_url = wxopen_tests::create_queue(&client, true).await;
     let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
-    let (appid, user_name) = ordinary_account(&service);
+    let (appid, user_name) = authorized_account(&service).await;
     let url = message_url(&service, &appid);
 
     let hello = text(&user_name, "o_alice", "hello", 24_000_000_001);
@@ -369,7 +380,7 @@ async fn messages_are_published_to_the_event_bus() {
         .unwrap();
 
     let service = Service::with_message_target(MessageTarget::EventBus(bus)).await;
-    let (appid, user_name) = ordinary_account(&service);
+    let (appid, user_name) = authorized_account(&service).await;
     let click = event(&user_name, "o_dave", "CLICK");
     let answer = post(&service, &message_url(&service, &appid), &user_name, &click).await;
     assert_eq!(answer, (200, "success".to_owned()));
@@ -390,7 +401,7 @@ async fn a_message_that_cannot_be_handed_on_is_not_answered_success() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").unwrap();
     let queue_url = format!("{endpoint}/123456789012/{name}");
     let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
-    let (appid, user_name) = ordinary_account(&service);
+    let (appid, user_name) = authorized_account(&service).await;
     let url = message_url(&service, &appid);
     let hello = text(&user_name, "o_erin", "are you there", 99);
     let answer = post(&service, &url, &user_name, &hello).await;
@@ -415,9 +426,114 @@ async fn a_message_that_cannot_be_handed_on_is_not_answered_success() {
 
     // A bus that does not exist: refused the same way.
     let service = Service::with_message_target(MessageTarget::EventBus("no-such-bus".into())).await;
+    let (appid, user_name) = authorized_account(&service).await;
     let answer = post(&service, &message_url(&service, &appid), &user_name, &hello).await;
     assert_eq!(
         answer,
         (503, "the message could not be handed on".to_owned())
     );
+}
+
+#[tokio::test]
+async fn a_message_is_taken_only_at_the_url_of_the_account_it_is_addressed_to() {
+    let client = wxopen_tests::sqs().await;
+    let queue_url = wxopen_tests::create_queue(&client, false).await;
+    let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
+    let ordinary: Vec<_> = service
+        .sandbox
+        .accounts()
+        .into_iter()
+        .filter(|a| a.account.release_check_group.is_none())
+        .take(2)
+        .map(|a| (a.account.appid, a.account.info.user_name))
+        .collect();
+    let [(a, a_name), (b, _)] = <[_; 2]>::try_from(ordinary).unwrap();
+    for appid in [&a, &b] {
+        service.sandbox.authorize(appid, None).await.unwrap();
+    }
+    let calls = service.sandbox.calls();
+
+    // A message signed for A, replayed to B's URL: refused, not handed on labelled as B's.
+    let for_a = text(&a_name, "o_mallory", "for A only", 31);
+    let answer = post(&service, &message_url(&service, &b), &a_name, &for_a).await;
+    let expected = format!("the message is addressed to {a_name}, not to account {b}");
+    assert_eq!(answer, (403, expected));
+    // ... or to a release-check test account's URL (bound by the check's own table).
+    let test = TEST_ACCOUNTS[0].appid;
+    let answer = post(&service, &message_url(&service, test), &a_name, &for_a).await;
+    let expected = format!("the message is addressed to {a_name}, not to account {test}");
+    assert_eq!(answer, (403, expected));
+    // ... or to an appid that no account authorized to this platform has.
+    let stranger = "wx00000000000000aa";
+    let answer = post(&service, &message_url(&service, stranger), &a_name, &for_a).await;
+    let expected = format!("{stranger} is not an account authorized to this platform");
+    assert_eq!(answer, (404, expected));
+    assert!(
+        wxopen_tests::receive_all(&client, &queue_url)
+            .await
+            .is_empty()
+    );
+
+    // At A's own URL it is taken, and handed on as A's.
+    let answer = post(&service, &message_url(&service, &a), &a_name, &for_a).await;
+    assert_eq!(answer, (200, "success".to_owned()));
+    let handed = wxopen_tests::receive_all(&client, &queue_url).await;
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0]["authorizer_appid"], a.as_str());
+    assert_eq!(handed[0]["to_user_name"], a_name.as_str());
+    assert_eq!(handed[0]["fields"]["Content"], "for A only");
+    assert_eq!(service.sandbox.calls(), calls, "no call to WeChat");
+}
+
+#[tokio::test]
+async fn an_account_stored_without_its_profile_has_it_fetched_once() {
+    let client = wxopen_tests::sqs().await;
+    let queue_url = wxopen_tests::create_queue(&client, false).await;
+    let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
+    let (appid, user_name) = ordinary_account(&service);
+    // Authorized at WeChat, known here only from the reconcile's api_get_authorizer_list: the
+    // push never came and the merchant's browser never returned, so no profile was fetched.
+    service.sandbox.set_event_url(None);
+    service.sandbox.authorize(&appid, None).await.unwrap();
+    let tokens = &service.app.receiver.tokens;
+    tokens.reconcile().await.unwrap();
+    let repaired = service.account(&appid).await.unwrap();
+    assert_eq!(repaired.status, AuthorizerStatus::Authorized);
+    assert!(repaired.profile.is_none());
+    let info_calls = || service.sandbox.calls_for("api_get_authorizer_info", &appid);
+    assert_eq!(info_calls(), 0);
+
+    // The first message fetches and stores the profile, then is taken.
+    let url = message_url(&service, &appid);
+    let first = text(&user_name, "o_frank", "first words", 41);
+    assert_eq!(
+        post(&service, &url, &user_name, &first).await,
+        (200, "success".to_owned())
+    );
+    assert_eq!(info_calls(), 1);
+    let stored = service.account(&appid).await.unwrap().profile.unwrap();
+    assert_eq!(stored.user_name, user_name);
+
+    // From then on the stored name decides, with no call to WeChat: the account's messages are
+    // taken, another account's are refused.
+    let second = text(&user_name, "o_frank", "second words", 42);
+    assert_eq!(
+        post(&service, &url, &user_name, &second).await,
+        (200, "success".to_owned())
+    );
+    let other = TEST_ACCOUNTS[2].user_name;
+    let misaddressed = text(other, "o_frank", "not for this account", 43);
+    let expected = format!("the message is addressed to {other}, not to account {appid}");
+    assert_eq!(
+        post(&service, &url, other, &misaddressed).await,
+        (403, expected)
+    );
+    assert_eq!(info_calls(), 1);
+    let mut contents: Vec<String> = wxopen_tests::receive_all(&client, &queue_url)
+        .await
+        .iter()
+        .map(|m| m["fields"]["Content"].as_str().unwrap().to_owned())
+        .collect();
+    contents.sort();
+    assert_eq!(contents, ["first words", "second words"]);
 }
