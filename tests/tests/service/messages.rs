@@ -486,7 +486,7 @@ async fn a_message_is_taken_only_at_the_url_of_the_account_it_is_addressed_to() 
 }
 
 #[tokio::test]
-async fn an_account_stored_without_its_profile_has_it_fetched_once() {
+async fn an_account_stored_without_its_profile_has_it_fetched_until_it_is_stored() {
     let client = wxopen_tests::sqs().await;
     let queue_url = wxopen_tests::create_queue(&client, false).await;
     let service = Service::with_message_target(MessageTarget::Queue(queue_url.clone())).await;
@@ -503,14 +503,27 @@ async fn an_account_stored_without_its_profile_has_it_fetched_once() {
     let info_calls = || service.sandbox.calls_for("api_get_authorizer_info", &appid);
     assert_eq!(info_calls(), 0);
 
-    // The first message fetches and stores the profile, then is taken.
+    // While WeChat cannot give the profile, the message is neither taken nor refused for good:
+    // 503, so WeChat retries it.
     let url = message_url(&service, &appid);
     let first = text(&user_name, "o_frank", "first words", 41);
+    service
+        .sandbox
+        .fail_next("api_get_authorizer_info", 45009, 1);
+    assert_eq!(
+        post(&service, &url, &user_name, &first).await,
+        (503, "the account's username could not be read".to_owned())
+    );
+    assert_eq!(info_calls(), 1);
+    assert!(service.account(&appid).await.unwrap().profile.is_none());
+    assert!(receive_all(&client, &queue_url).await.is_empty());
+
+    // WeChat's retry fetches and stores the profile, then is taken.
     assert_eq!(
         post(&service, &url, &user_name, &first).await,
         (200, "success".to_owned())
     );
-    assert_eq!(info_calls(), 1);
+    assert_eq!(info_calls(), 2);
     let stored = service.account(&appid).await.unwrap().profile.unwrap();
     assert_eq!(stored.user_name, user_name);
 
@@ -528,7 +541,7 @@ async fn an_account_stored_without_its_profile_has_it_fetched_once() {
         post(&service, &url, other, &misaddressed).await,
         (403, expected)
     );
-    assert_eq!(info_calls(), 1);
+    assert_eq!(info_calls(), 2);
     let mut contents: Vec<String> = wxopen_tests::receive_all(&client, &queue_url)
         .await
         .iter()
