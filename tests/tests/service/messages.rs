@@ -516,7 +516,11 @@ async fn an_account_stored_without_its_profile_has_it_fetched_until_it_is_stored
     );
     assert_eq!(info_calls(), 1);
     assert!(service.account(&appid).await.unwrap().profile.is_none());
-    assert!(receive_all(&client, &queue_url).await.is_empty());
+    assert!(
+        wxopen_tests::receive_all(&client, &queue_url)
+            .await
+            .is_empty()
+    );
 
     // WeChat's retry fetches and stores the profile, then is taken.
     assert_eq!(
