@@ -345,15 +345,53 @@ mod tests {
     fn keeps_unknown_info_types() {
         let push = ComponentPush::parse(
             "<xml><AppId>wx1</AppId><CreateTime>1535442403</CreateTime>\
-             <InfoType>notify_third_fasteregister</InfoType><appid>创建小程序appid</appid>\
+             <InfoType>notify_third_fastverifybetaapp</InfoType><appid>创建小程序appid</appid>\
              <status>0</status><info><name>公司名称</name></info></xml>",
         )
         .unwrap();
         let ComponentInfo::Other { info_type, fields } = push.info else {
             panic!("not kept as Other");
         };
-        assert_eq!(info_type, "notify_third_fasteregister");
+        assert_eq!(info_type, "notify_third_fastverifybetaapp");
         assert_eq!(fields.get("info/name"), Some("公司名称"));
+    }
+
+    #[test]
+    fn reads_a_fast_registration_and_takes_its_code_out_of_the_fields() {
+        let xml = |status: &str, code: &str| {
+            format!(
+                "<xml><AppId>wx1</AppId><CreateTime>1535442403</CreateTime>\
+                 <InfoType>notify_third_fasteregister</InfoType><appid>wxnew</appid>\
+                 <status>{status}</status>{code}<msg>OK</msg>\
+                 <info><name>公司名称</name><legal_persona_name>张三</legal_persona_name></info></xml>"
+            )
+        };
+        let created =
+            ComponentPush::parse(&xml("0", "<auth_code>queryauthcode@@@fr</auth_code>")).unwrap();
+        assert_eq!(created.info.info_type(), FAST_REGISTERED);
+        let grant = created.info.grant().expect("a code to exchange");
+        assert_eq!(grant.authorizer_appid, "wxnew");
+        assert_eq!(grant.authorization_code, "queryauthcode@@@fr");
+        assert_eq!(grant.authorization_code_expired_time, 1535442403 + 3600);
+        let fields = created.info.handed_on_fields().unwrap();
+        assert_eq!(fields.get("auth_code"), None);
+        assert_eq!(fields.get("info/legal_persona_name"), Some("张三"));
+        assert!(!format!("{created:?}").contains("queryauthcode@@@fr"));
+
+        let refused = ComponentPush::parse(&xml("89249", "")).unwrap();
+        assert!(refused.info.grant().is_none());
+        assert_eq!(
+            refused.info.handed_on_fields().unwrap().get("status"),
+            Some("89249")
+        );
+        assert_eq!(
+            ComponentPush::parse(&xml("0", "")),
+            Err(PushError::MissingField("auth_code"))
+        );
+        assert_eq!(
+            ComponentPush::parse(&xml("ok", "")),
+            Err(PushError::NotANumber { field: "status" })
+        );
     }
 
     #[test]
