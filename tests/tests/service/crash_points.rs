@@ -480,19 +480,22 @@ async fn a_withdrawal_seen_with_an_old_token_does_not_wipe_a_new_authorization()
     let appid = s.platform.account_appids()[0].clone();
     s.authorized(&appid, "merchant-a").await;
     s.platform.sandbox.advance(UNTIL_DUE);
-    // The refresh's api_authorizer_token answers 61003 (the account withdrew), late; meanwhile
-    // the account authorizes again and the new authorization is stored.
+    // The refresh's api_authorizer_token answers 61003 (the account withdrew) after 1.5 s
+    // (within the client's 2 s timeout); once WeChat has the call, the account authorizes
+    // again and the new authorization is stored.
     s.platform
         .sandbox
         .fail_next("api_authorizer_token", 61003, 1);
     s.platform
         .sandbox
-        .set_latency("api_authorizer_token", Duration::from_millis(500));
+        .set_latency("api_authorizer_token", Duration::from_millis(1500));
     let refresh = s
         .tokens
         .refresh_authorizer(&appid, wxopen::store::RefreshWhen::Due);
     let reauthorize = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        while s.platform.sandbox.calls_to("api_authorizer_token") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         s.authorized(&appid, "merchant-a").await;
     };
     let (refreshed, ()) = tokio::join!(refresh, reauthorize);
