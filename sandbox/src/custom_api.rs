@@ -60,10 +60,15 @@ async fn send(
     });
     shared.record_call(API, appid.as_deref());
 
-    if let Some(answer) = shared.injected(API).await {
-        return answer;
+    let late = match shared.injected(API).await {
+        Ok(late) => late,
+        Err(answer) => return answer,
+    };
+    let accepted = accept(&shared, token, &body);
+    if let Some(late) = late {
+        tokio::time::sleep(late).await;
     }
-    match accept(&shared, token, &body) {
+    match accepted {
         Ok(message) => {
             tracing::info!(api = API, authorizer_appid = %message.authorizer_appid, "customer-service message sent");
             shared.custom_messages().push(message);

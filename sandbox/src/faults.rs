@@ -1,5 +1,6 @@
-//! Faults injected on demand: latency, WeChat errcodes (for the next N calls or at a rate) and
-//! hangs past a client's timeout, per API or for every API (`"*"`).
+//! Faults injected on demand: latency, WeChat errcodes (for the next N calls or at a rate),
+//! hangs past a client's timeout, and answers that come late after the work was done, per API
+//! or for every API (`"*"`).
 
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub enum Fault {
     },
     /// The next `next` calls hang for `ms` before answering -1 (the client has long given up).
     Hang { api: String, ms: u64, next: u32 },
+    /// The next `next` calls do their work (a code is used, a token rotated), then wait `ms`
+    /// before answering: a client with a shorter timeout never learns what happened.
+    AnswerLate { api: String, ms: u64, next: u32 },
 }
 
 impl Fault {
@@ -39,7 +43,8 @@ impl Fault {
             Self::Latency { api, .. }
             | Self::Errcode { api, .. }
             | Self::ErrcodeRate { api, .. }
-            | Self::Hang { api, .. } => api,
+            | Self::Hang { api, .. }
+            | Self::AnswerLate { api, .. } => api,
         }
     }
 
@@ -50,7 +55,9 @@ impl Fault {
     fn exhausted(&self) -> bool {
         matches!(
             self,
-            Self::Errcode { next: 0, .. } | Self::Hang { next: 0, .. }
+            Self::Errcode { next: 0, .. }
+                | Self::Hang { next: 0, .. }
+                | Self::AnswerLate { next: 0, .. }
         )
     }
 }
@@ -61,6 +68,8 @@ pub struct Plan {
     pub latency: Duration,
     pub hang: Option<Duration>,
     pub error: Option<WxError>,
+    /// Do the work, then answer after this.
+    pub late: Option<Duration>,
 }
 
 /// The faults in force.
@@ -93,6 +102,10 @@ impl Faults {
                 Fault::Hang { ms, next, .. } if plan.hang.is_none() && *next > 0 => {
                     *next -= 1;
                     plan.hang = Some(Duration::from_millis(*ms));
+                }
+                Fault::AnswerLate { ms, next, .. } if plan.late.is_none() && *next > 0 => {
+                    *next -= 1;
+                    plan.late = Some(Duration::from_millis(*ms));
                 }
                 Fault::Errcode { errcode, next, .. } if plan.error.is_none() && *next > 0 => {
                     *next -= 1;
@@ -133,6 +146,21 @@ mod tests {
         assert_eq!(code(&mut faults, "api_query_auth"), Some(-1));
         assert_eq!(code(&mut faults, "api_component_token"), Some(-1));
         assert_eq!(code(&mut faults, "api_query_auth"), None);
+        assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn late_answers_are_counted() {
+        let mut faults = Faults::default();
+        faults.add(Fault::AnswerLate {
+            api: "api_query_auth".into(),
+            ms: 3000,
+            next: 1,
+        });
+        let plan = faults.on_call("api_query_auth");
+        assert_eq!(plan.late, Some(Duration::from_secs(3)));
+        assert!(plan.error.is_none() && plan.hang.is_none());
+        assert_eq!(faults.on_call("api_query_auth"), Plan::default());
         assert!(faults.list().is_empty());
     }
 

@@ -290,8 +290,9 @@ impl Shared {
     }
 
     /// Applies the faults set for `api`: waits out any latency, and answers for the API when
-    /// a hang or an error is injected.
-    async fn injected(&self, api: &str) -> Option<axum::response::Response> {
+    /// a hang or an error is injected (`Err`). Otherwise the call is handled, and its answer
+    /// held back for the returned delay, if any (the work done, the answer late).
+    async fn injected(&self, api: &str) -> Result<Option<Duration>, axum::response::Response> {
         use axum::response::IntoResponse;
         let plan = self.faults.lock().expect("faults lock").on_call(api);
         if !plan.latency.is_zero() {
@@ -300,11 +301,13 @@ impl Shared {
         if let Some(hang) = plan.hang {
             tokio::time::sleep(hang).await;
             tracing::info!(api, errcode = -1, "API call hung (injected)");
-            return Some(axum::Json(WxError::SystemBusy.body()).into_response());
+            return Err(axum::Json(WxError::SystemBusy.body()).into_response());
         }
-        let error = plan.error?;
-        tracing::info!(api, errcode = error.errcode(), "API call failed (injected)");
-        Some(axum::Json(error.body()).into_response())
+        if let Some(error) = plan.error {
+            tracing::info!(api, errcode = error.errcode(), "API call failed (injected)");
+            return Err(axum::Json(error.body()).into_response());
+        }
+        Ok(plan.late)
     }
 
     fn custom_messages(&self) -> MutexGuard<'_, Vec<CustomMessage>> {
@@ -564,6 +567,16 @@ impl Sandbox {
         });
     }
 
+    /// The next `calls` calls to `api` do their work, then answer only after `delay` (past the
+    /// client's timeout: the client never learns what WeChat did).
+    pub fn answer_late_next(&self, api: &str, delay: Duration, calls: u32) {
+        self.add_fault(Fault::AnswerLate {
+            api: api.into(),
+            ms: delay.as_millis() as u64,
+            next: calls,
+        });
+    }
+
     /// The next `calls` calls to `api` hang for `duration` (past the client's timeout).
     pub fn hang_next(&self, api: &str, duration: Duration, calls: u32) {
         self.add_fault(Fault::Hang {
@@ -732,6 +745,25 @@ impl Sandbox {
             .push(PushMessage::FastRegistration(registration.clone()))
             .await;
         Ok(FastRegistered { registration, push })
+    }
+
+    /// The administrator of `appid` confirms on the page opened for `pre_auth_code`, without
+    /// the page and without pushing: for tests that deliver the `authorized` push themselves
+    /// (see [`Self::push_grant`]).
+    pub fn confirm_without_push(
+        &self,
+        appid: &str,
+        pre_auth_code: &str,
+    ) -> Result<Grant, GrantError> {
+        self.shared.grant(appid, None, Some(pre_auth_code))
+    }
+
+    /// Pushes the `authorized`/`updateauthorized` event of `grant` to the event URL, now.
+    pub async fn push_grant(&self, grant: &Grant) -> Result<PushRecord, SandboxError> {
+        self.shared
+            .push(PushMessage::Authorization(grant.clone()))
+            .await
+            .ok_or(SandboxError::NoEventUrl)
     }
 
     /// Runs WeChat's release check (全网发布) for `groups` (1..=5) against `message_url`

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::push::AuthorizationGrant;
 use crate::store::{
-    AuthorizerRecord, AuthorizerStatus, CodeClaim, PreAuthSession, StoreError, same_code,
+    AuthorizerRecord, AuthorizerStatus, Claim, CodeClaim, CodeState, MarkIf, PreAuthSession,
+    StoreError, same_code,
 };
-use crate::tokens::{TokenError, Tokens, jitter};
-use crate::wechat::ErrorKind;
+use crate::tokens::{ExchangeError, TokenError, Tokens, jitter};
 
 /// How long a pre-auth session lasts at most (WeChat's pre_auth_code: 10 to 30 minutes).
 const SESSION_TTL_SECS: i64 = 1800;
@@ -355,7 +355,7 @@ pub async fn complete(
     let store = &tokens.store;
     let component = tokens.component.as_str();
     let now = tokens.now();
-    let (session, from_push) = match origin {
+    let (session, from_push, push_appid) = match origin {
         Origin::Callback { session_id } => {
             let session = store
                 .session(component, session_id)
@@ -380,14 +380,20 @@ pub async fn complete(
             if session.expires_at < now {
                 return Err(FlowError::ExpiredSession);
             }
-            // The push, when it already came, says which session this code belongs to.
-            if let Some(state) = store.code_state(component, code).await?
-                && let Some(push_session) = state.push_session
-                && push_session != session.id
+            // The push, when it already came, says which session this code belongs to, and
+            // which account it is for.
+            let state = store.code_state(component, code).await?;
+            if let Some(state) = &state
+                && let Some(push_session) = &state.push_session
+                && *push_session != session.id
             {
                 return Err(FlowError::ForeignSession);
             }
-            (Some(session), false)
+            (
+                Some(session),
+                false,
+                state.and_then(|state| state.push_appid),
+            )
         }
         Origin::Push(grant) => {
             let session = match &grant.pre_auth_code {
@@ -400,14 +406,28 @@ pub async fn complete(
             };
             if let Some(session) = &session {
                 store
-                    .note_push_session(component, code, &session.id, now)
+                    .note_push_session(component, code, &session.id, &grant.authorizer_appid, now)
                     .await?;
             }
-            (session, true)
+            (session, true, Some(grant.authorizer_appid.clone()))
         }
     };
 
-    let appid = exchange_once(tokens, code).await?;
+    let exchanged = exchange_once(
+        tokens,
+        code,
+        session.as_ref().map(|s| s.id.as_str()),
+        push_appid,
+    )
+    .await?;
+    let appid = exchanged.appid;
+    // Without a session of its own (a push whose PreAuthCode names none), the account goes to
+    // the merchant whose session claimed the code (recorded before the code was sent).
+    let (session, from_push) = match (session, exchanged.claim_session) {
+        (Some(session), _) => (Some(session), from_push),
+        (None, Some(id)) => (store.session(component, &id).await?, false),
+        (None, None) => (None, from_push),
+    };
     let binding = match &session {
         None => Binding::Unbound,
         Some(session) => {
@@ -451,79 +471,151 @@ pub async fn complete(
 }
 
 /// The account was withdrawn (`unauthorized` at `create_time`): marked, tokens dropped, unless
-/// it authorized again since.
+/// it authorized again since (one conditional write, no read).
 pub async fn withdraw(
     tokens: &Tokens,
     authorizer_appid: &str,
     create_time: i64,
 ) -> Result<bool, FlowError> {
-    let stored = tokens
-        .store
-        .authorizer(&tokens.component, authorizer_appid)
-        .await?;
-    let reauthorized_since = stored
-        .is_some_and(|r| r.status == AuthorizerStatus::Authorized && r.authorized_at > create_time);
-    if reauthorized_since {
-        return Ok(false);
-    }
-    tokens
+    let marked = tokens
         .store
         .mark_authorizer(
             &tokens.component,
             authorizer_appid,
             AuthorizerStatus::Withdrawn,
+            MarkIf::NotAuthorizedSince(create_time),
             tokens.now(),
         )
         .await?;
-    tracing::warn!(authorizer = authorizer_appid, "authorization withdrawn");
-    Ok(true)
+    if marked {
+        tracing::warn!(authorizer = authorizer_appid, "authorization withdrawn");
+    }
+    Ok(marked)
 }
 
-/// Claims and exchanges the code, or waits for whoever claimed it.
-async fn exchange_once(tokens: &Tokens, code: &str) -> Result<String, FlowError> {
+/// A code's exchange, done by this caller or another.
+struct Exchanged {
+    appid: String,
+    /// The session recorded by whoever claimed the code.
+    claim_session: Option<String>,
+}
+
+/// Claims and exchanges the code, or waits for whoever claimed it. A code that may already
+/// have been sent (its claimant died, or its call failed without saying whether WeChat used
+/// it) is never sent again: the exchange is resolved through api_get_authorizer_list for the
+/// account, which `appid` names (the push does) or the push names when it comes.
+async fn exchange_once(
+    tokens: &Tokens,
+    code: &str,
+    session: Option<&str>,
+    mut appid: Option<String>,
+) -> Result<Exchanged, FlowError> {
     let store = &tokens.store;
     let component = tokens.component.as_str();
     let deadline = Instant::now() + CLAIM_WAIT;
+    // Set once the code may have been sent and no appid is known: wait for the push to name it.
+    let mut awaiting_appid = false;
     loop {
         let now = tokens.now();
-        if store
-            .claim_code(component, code, now, now + CLAIM_LEASE_SECS)
-            .await?
-        {
-            return match tokens.exchange_code(code).await {
-                Ok(new) => {
-                    tokens.save_authorization(&new).await?;
-                    let appid = new.authorizer_appid;
-                    store
-                        .settle_code(
-                            component,
-                            code,
-                            &CodeClaim::Exchanged {
-                                authorizer_appid: appid.clone(),
-                            },
-                        )
-                        .await?;
-                    Ok(appid)
-                }
-                Err(error) => match (error.errcode(), error.wechat_kind()) {
-                    (Some(errcode), Some(ErrorKind::Other)) => {
+        let claim = if awaiting_appid && appid.is_none() {
+            Claim::Held
+        } else {
+            store
+                .claim_code(component, code, session, now, now + CLAIM_LEASE_SECS)
+                .await?
+        };
+        match claim {
+            Claim::Won {
+                maybe_sent: false,
+                earlier_session,
+            } => {
+                let claim_session = session.map(str::to_owned).or(earlier_session);
+                return match tokens.exchange_code(code).await {
+                    Ok(appid) => Ok(Exchanged {
+                        appid,
+                        claim_session,
+                    }),
+                    Err(ExchangeError::Refused(error)) => {
                         store.forget_code(component, code).await?;
-                        Err(FlowError::CodeRefused { errcode })
+                        Err(FlowError::CodeRefused {
+                            errcode: error.errcode().unwrap_or_default(),
+                        })
                     }
-                    _ => {
-                        store
-                            .settle_code(component, code, &CodeClaim::Claimed { lease_until: 0 })
-                            .await?;
+                    Err(ExchangeError::NotSent(error)) => {
+                        store.release_code(component, code, false).await?;
                         Err(error.into())
                     }
-                },
-            };
+                    // A process that dies here leaves its claim to lapse ("maybe sent").
+                    Err(ExchangeError::Unresolved(error @ TokenError::Interrupted(_))) => {
+                        Err(error.into())
+                    }
+                    Err(ExchangeError::Unresolved(error)) => {
+                        tracing::warn!(%error, "exchange unresolved; resolving through the authorizer list");
+                        store.release_code(component, code, true).await?;
+                        match &appid {
+                            Some(appid) => adopt(tokens, code, appid, claim_session).await,
+                            None => {
+                                awaiting_appid = true;
+                                continue;
+                            }
+                        }
+                    }
+                };
+            }
+            Claim::Won {
+                maybe_sent: true,
+                earlier_session,
+            } => {
+                let claim_session = session.map(str::to_owned).or(earlier_session);
+                match &appid {
+                    Some(appid) => return adopt(tokens, code, appid, claim_session).await,
+                    None => {
+                        // Leave it to whoever learns the appid (the push).
+                        store.release_code(component, code, true).await?;
+                        awaiting_appid = true;
+                    }
+                }
+            }
+            Claim::Held => {}
         }
-        match store.code_state(component, code).await?.map(|s| s.claim) {
-            Some(CodeClaim::Exchanged { authorizer_appid }) => return Ok(authorizer_appid),
+        match store.code_state(component, code).await? {
+            Some(CodeState {
+                claim: CodeClaim::Exchanged { authorizer_appid },
+                claim_session,
+                ..
+            }) => {
+                return Ok(Exchanged {
+                    appid: authorizer_appid,
+                    claim_session,
+                });
+            }
+            Some(state) if appid.is_none() && state.push_appid.is_some() => {
+                appid = state.push_appid;
+                continue;
+            }
             _ if Instant::now() >= deadline => return Err(FlowError::InProgress),
             _ => tokio::time::sleep(jitter(Duration::from_millis(150))).await,
         }
+    }
+}
+
+/// Resolves a code that may have been used through api_get_authorizer_list.
+async fn adopt(
+    tokens: &Tokens,
+    code: &str,
+    appid: &str,
+    claim_session: Option<String>,
+) -> Result<Exchanged, FlowError> {
+    if tokens.adopt_listed(Some(code), appid).await? {
+        Ok(Exchanged {
+            appid: appid.to_owned(),
+            claim_session,
+        })
+    } else {
+        // WeChat does not list the account: it is not authorized (any more), as 61003 says.
+        Err(FlowError::CodeRefused {
+            errcode: crate::wechat::errcode::UNAUTHORIZED,
+        })
     }
 }
 

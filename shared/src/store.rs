@@ -24,11 +24,11 @@ mod component_token;
 mod sessions;
 
 pub use authorizers::{
-    AuthorizerRecord, AuthorizerStatus, DueCursor, DueItem, DueKind, DuePage, NewAuthorization,
-    RefreshWhen,
+    AuthorizationSource, AuthorizerRecord, AuthorizerStatus, DueCursor, DueItem, DueKind, DuePage,
+    MarkIf, NewAuthorization, RefreshWhen,
 };
 pub use component_token::ComponentTokenState;
-pub use sessions::{CodeClaim, CodeState, CompletedSession, PreAuthSession, same_code};
+pub use sessions::{Claim, CodeClaim, CodeState, CompletedSession, PreAuthSession, same_code};
 
 /// Partition keys of the `due` index per component.
 pub const DUE_SHARDS: u32 = 16;

@@ -87,7 +87,15 @@ pub enum WechatError {
         /// The timeout that ran out.
         timeout: Duration,
     },
-    /// The connection failed; `message` carries no URL.
+    /// No connection was made: the request never reached WeChat.
+    #[error("WeChat {api} could not be connected to: {message}")]
+    Unreachable {
+        /// The API called.
+        api: &'static str,
+        /// What failed, without the URL.
+        message: String,
+    },
+    /// The connection failed after the request may have been written; `message` carries no URL.
     #[error("WeChat {api} could not be reached: {message}")]
     Transport {
         /// The API called.
@@ -141,9 +149,24 @@ impl WechatError {
                 REFRESH_TOKEN_INVALID => ErrorKind::RefreshTokenInvalid,
                 _ => ErrorKind::Other,
             },
-            Self::Timeout { .. } | Self::Transport { .. } => ErrorKind::Busy,
+            Self::Timeout { .. } | Self::Transport { .. } | Self::Unreachable { .. } => {
+                ErrorKind::Busy
+            }
             Self::Status { status, .. } if *status >= 500 => ErrorKind::Busy,
             Self::Status { .. } | Self::Decode { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// Whether WeChat may have done the work although no answer saying so arrived: a timeout
+    /// or a connection lost after the request was written, a 5xx, -1 (WeChat's own "busy" can
+    /// come after the work), an answer that could not be read. Calls that use something up
+    /// (api_query_auth's single-use code) must not be repeated after such a failure.
+    pub fn may_have_been_done(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => false,
+            Self::Api { errcode, .. } => *errcode == errcode::SYSTEM_BUSY,
+            Self::Status { status, .. } => *status >= 500,
+            Self::Timeout { .. } | Self::Transport { .. } | Self::Decode { .. } => true,
         }
     }
 
@@ -153,6 +176,7 @@ impl WechatError {
             Self::Api { api, .. }
             | Self::Timeout { api, .. }
             | Self::Transport { api, .. }
+            | Self::Unreachable { api, .. }
             | Self::Status { api, .. }
             | Self::Decode { api, .. } => api,
         }
@@ -568,7 +592,13 @@ impl WechatClient {
             request = request.query(&[token]);
         }
         let transport = |error: reqwest::Error| {
-            if error.is_timeout() {
+            if error.is_connect() {
+                // Also a connect timeout: nothing was sent.
+                WechatError::Unreachable {
+                    api,
+                    message: error.without_url().to_string(),
+                }
+            } else if error.is_timeout() {
                 WechatError::Timeout {
                     api,
                     timeout: self.timeout,

@@ -240,6 +240,44 @@ async fn bench(callbacks: usize, warmup: usize, latency: Duration) {
                     .await
                     .map(drop)
                     .expect("UpdateItem"),
+                // A transaction of two conditional updates: the account item and another
+                // (the write-ahead stores the account and settles the code's claim in one).
+                "TransactWriteItems" => {
+                    let update = |pk: &str, condition: &str| {
+                        aws_sdk_dynamodb::types::Update::builder()
+                            .table_name(&table)
+                            .key("pk", s(pk))
+                            .key(
+                                "sk",
+                                s(if pk == account_pk {
+                                    "authorizer"
+                                } else {
+                                    "bench"
+                                }),
+                            )
+                            .update_expression("SET bench_touch = :v")
+                            .condition_expression(condition)
+                            .expression_attribute_values(":v", n(i as i64))
+                            .build()
+                            .expect("table, key and expression are set")
+                    };
+                    client
+                        .transact_write_items()
+                        .transact_items(
+                            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                                .update(update(&account_pk, "attribute_exists(pk)"))
+                                .build(),
+                        )
+                        .transact_items(
+                            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                                .update(update(&scratch, "attribute_not_exists(bench_touch)"))
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .map(drop)
+                        .expect("TransactWriteItems")
+                }
                 other => panic!(
                     "the callback sent {other}, which this benchmark has no bare form of: add one"
                 ),

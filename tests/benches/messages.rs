@@ -20,7 +20,7 @@ use serde_json::json;
 use ticket_receiver::Receiver;
 use ticket_receiver::messages::{self, UserNames};
 use wxopen::release_check::TEST_ACCOUNTS;
-use wxopen::store::{NewAuthorization, Store};
+use wxopen::store::{AuthorizationSource, NewAuthorization, Store};
 use wxopen_tests::{Pusher, TEST_ENCODING_AES_KEY, TEST_TOKEN, aws, config};
 
 use support::{DynamoCalls, Stats, ms, tally};
@@ -97,6 +97,7 @@ async fn bench(count: usize, warmup: usize) {
             &component,
             &NewAuthorization {
                 authorizer_appid: APPID.into(),
+                source: AuthorizationSource::QueryAuth,
                 refresh_token: "refreshtoken@@@bench".into(),
                 access_token: Some(("accesstoken@@@bench".into(), now + 7200)),
                 func_info: Some(vec![1, 2, 3]),
@@ -104,6 +105,7 @@ async fn bench(count: usize, warmup: usize) {
                 merchant: Some("bench".into()),
                 authorized_at: now,
             },
+            None,
             now + 6600,
             now,
         )

@@ -1,6 +1,7 @@
 //! A loopback HTTP proxy that passes requests on to an upstream (DynamoDB Local, the sandbox)
 //! and, by rule, answers some of them itself with the errors the real service sends: DynamoDB's
-//! throttling and internal errors, which neither DynamoDB Local nor the sandbox produce. It logs
+//! throttling and internal errors, which neither DynamoDB Local nor the sandbox produce. A rule
+//! can also fail a request after passing it on (the write done, the answer an error). It logs
 //! every exchange, so a test can see the retries the SDK made.
 
 use std::collections::HashSet;
@@ -101,6 +102,9 @@ pub struct Rule {
     pub body_contains: Option<String>,
     pub error: DynamoError,
     pub times: Times,
+    /// Pass the request on first, then answer the error: the upstream did the work, the
+    /// client hears it failed.
+    pub after_forwarding: bool,
     /// Distinct requests matched so far, and the bodies faulted (for `FirstAttemptOfEvery`).
     matched: u64,
     faulted_bodies: HashSet<Bytes>,
@@ -113,6 +117,7 @@ impl Rule {
             body_contains: None,
             error,
             times,
+            after_forwarding: false,
             matched: 0,
             faulted_bodies: HashSet::new(),
         }
@@ -121,6 +126,12 @@ impl Rule {
     /// Only requests whose body contains `text`.
     pub fn when_body_contains(mut self, text: &str) -> Self {
         self.body_contains = Some(text.to_owned());
+        self
+    }
+
+    /// Fails the request only after passing it on (the write done, the answer an error).
+    pub fn after_forwarding(mut self) -> Self {
+        self.after_forwarding = true;
         self
     }
 
@@ -267,12 +278,20 @@ impl Inner {
             rules
                 .iter_mut()
                 .filter(|rule| rule.matches(&operation, &body))
-                .find_map(|rule| rule.decide(&body).then_some(rule.error))
+                .find_map(|rule| {
+                    rule.decide(&body)
+                        .then_some((rule.error, rule.after_forwarding))
+                })
         };
         let response = match fault {
-            Some(error) => error.response(),
+            Some((error, true)) => {
+                drop(self.forward(parts, body.clone()).await);
+                error.response()
+            }
+            Some((error, false)) => error.response(),
             None => self.forward(parts, body.clone()).await,
         };
+        let fault = fault.map(|(error, _)| error);
         // Buffer the answer to log it; the client gets the same bytes.
         let (parts_out, body_out) = response.into_parts();
         let response_body = axum::body::to_bytes(body_out, MAX_BODY_BYTES)

@@ -275,9 +275,26 @@ pub async fn store_authorization_unchecked(
     authorization_code: &str,
     merchant: Option<&str>,
 ) -> Result<wxopen::store::AuthorizerRecord, wxopen::tokens::TokenError> {
-    let mut new = tokens.exchange_code(authorization_code).await?;
-    new.merchant = merchant.map(str::to_owned);
-    tokens.save_authorization(&new).await
+    let appid = tokens.exchange_code(authorization_code).await?;
+    if let Some(merchant) = merchant {
+        tokens
+            .store
+            .bind_merchant(
+                &tokens.component,
+                &appid,
+                merchant,
+                authorization_code,
+                false,
+                true,
+                tokens.now(),
+            )
+            .await?;
+    }
+    tokens
+        .store
+        .authorizer(&tokens.component, &appid)
+        .await?
+        .ok_or(wxopen::tokens::TokenError::UnknownAuthorizer(appid))
 }
 
 /// An SQS client on the local emulator.

@@ -19,7 +19,7 @@ use lambda_http::{Body, Request, Response};
 use wxopen::handoff::Handed;
 use wxopen::message::{AuthorizerMessage, HandedMessage, text_reply};
 use wxopen::release_check::{self, Case, FROM_API_SUFFIX};
-use wxopen::tokens::{TokenError, Tokens};
+use wxopen::tokens::{ExchangeError, TokenError, Tokens};
 
 use crate::{Receiver, Rejection, open, refused, text};
 
@@ -199,9 +199,12 @@ pub async fn receive(
             }
             Some(Case::QueryAuthCode(code)) => {
                 let work = answer_query_auth_code(receiver, appid, &message, code);
-                return tokio::time::timeout(receiver.message_budget, work)
+                // Past the budget, an answer from WeChat already in hand is still stored.
+                return receiver
+                    .tokens
+                    .within_budget(receiver.message_budget, work)
                     .await
-                    .map_err(|_| Rejection::OutOfTime)?
+                    .ok_or(Rejection::OutOfTime)?
                     .map(|()| Answer::Empty);
             }
             None => {}
@@ -227,25 +230,31 @@ async fn answer_query_auth_code(
     code: &str,
 ) -> Result<(), Rejection> {
     let tokens = &receiver.tokens;
-    let new = tokens
-        .exchange_code(code)
-        .await
-        .map_err(Rejection::ReleaseCheck)?;
-    tokens
-        .save_authorization(&new)
-        .await
-        .map_err(Rejection::ReleaseCheck)?;
-    // Kept all the same: the refresh token is real whichever account the code was for.
-    if new.authorizer_appid != appid {
-        return Err(Rejection::ForeignAuthCode(new.authorizer_appid));
-    }
-    let access_token = match &new.access_token {
-        Some((token, _)) => token.clone(),
-        None => tokens
-            .authorizer_access_token(appid)
-            .await
-            .map_err(Rejection::ReleaseCheck)?,
+    let exchanged = match tokens.exchange_code(code).await {
+        Ok(exchanged) => exchanged,
+        // WeChat may have used the code: the message names the account, whose refresh token
+        // WeChat lists. The code is not sent again.
+        Err(ExchangeError::Unresolved(error)) if !matches!(error, TokenError::Interrupted(_)) => {
+            tracing::warn!(%error, "exchange unresolved; resolving through the authorizer list");
+            if !tokens
+                .adopt_listed(Some(code), appid)
+                .await
+                .map_err(Rejection::ReleaseCheck)?
+            {
+                return Err(Rejection::ReleaseCheck(error));
+            }
+            appid.to_owned()
+        }
+        Err(error) => return Err(Rejection::ReleaseCheck(error.into())),
     };
+    // Kept all the same: the refresh token is real whichever account the code was for.
+    if exchanged != appid {
+        return Err(Rejection::ForeignAuthCode(exchanged));
+    }
+    let access_token = tokens
+        .authorizer_access_token(appid)
+        .await
+        .map_err(Rejection::ReleaseCheck)?;
     let content = format!("{code}{FROM_API_SUFFIX}");
     tokens
         .retry_busy(|| {

@@ -6,7 +6,7 @@
 //! An account is in the `due` index while it is authorized, at the time its access token needs
 //! refreshing; withdrawn accounts leave the index.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
 use super::{
     Item, Store, StoreError, applied, conditional_failed, due_pk, dynamo_error, get_n, get_s, n, s,
@@ -81,6 +81,8 @@ pub struct AuthorizerRecord {
 pub struct NewAuthorization {
     /// The account's appid.
     pub authorizer_appid: String,
+    /// How WeChat handed the refresh token over.
+    pub source: AuthorizationSource,
     /// Its refresh token.
     pub refresh_token: Secret,
     /// Its access token and when it expires, when WeChat gave one.
@@ -93,6 +95,26 @@ pub struct NewAuthorization {
     pub merchant: Option<String>,
     /// When it authorized, Unix seconds.
     pub authorized_at: i64,
+}
+
+/// Where an authorization's refresh token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationSource {
+    /// api_query_auth's answer to the code.
+    QueryAuth,
+    /// api_get_authorizer_list (an exchange whose answer was lost).
+    Listed,
+}
+
+/// The state an account must still be in for [`Store::mark_authorizer`] to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkIf<'a> {
+    /// The stored refresh token is still this one (none: there is none): what a refresh that
+    /// WeChat refused used.
+    RefreshToken(Option<&'a str>),
+    /// The account has not authorized (again) after this time (an `unauthorized` push's
+    /// CreateTime).
+    NotAuthorizedSince(i64),
 }
 
 fn key(component: &str, authorizer_appid: &str) -> [(String, AttributeValue); 2] {
@@ -118,15 +140,25 @@ impl Store {
         item.map(|item| record(&item)).transpose()
     }
 
-    /// Stores what an authorization gave: a new account, or new tokens and permissions for a
-    /// known one (which becomes authorized again). Fields not given are kept.
+    /// Stores what an authorization gave, in one write: a new account, or new tokens and
+    /// permissions for a known one (which becomes authorized again). Fields not given are
+    /// kept. When `code` is given, the code's claim is settled as exchanged in the same
+    /// transaction.
+    ///
+    /// Conditional on the state it replaces: never over a later authorization (a newer
+    /// `authorized_at`), and, for a refresh token read from api_get_authorizer_list
+    /// (`source` [`AuthorizationSource::Listed`]), never while a refresh holds the account's
+    /// lease (that refresh stores the token WeChat hands it). An authorization from
+    /// api_query_auth takes the lease away: a refresh under way with the old refresh token can
+    /// no longer store anything. Returns whether it applied.
     pub async fn save_authorization(
         &self,
         component: &str,
         auth: &NewAuthorization,
+        code: Option<&str>,
         due_at: i64,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut set = vec![
             "authorizer_appid = :appid",
             "#status = :authorized",
@@ -137,9 +169,10 @@ impl Store {
             "due_pk = :due_pk",
             "due_at = :due_at",
         ];
-        let mut request = self
-            .client
-            .update_item()
+        let mut condition = String::from(
+            "(attribute_not_exists(authorized_at) OR authorized_at <= :authorized_at)",
+        );
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(
                 key(component, &auth.authorizer_appid).into_iter().collect(),
@@ -152,57 +185,101 @@ impl Store {
             .expression_attribute_values(":authorized_at", n(auth.authorized_at))
             .expression_attribute_values(":due_pk", s(&due_pk(component, &auth.authorizer_appid)))
             .expression_attribute_values(":due_at", n(due_at));
-        if let Some((token, expires_at)) = &auth.access_token {
-            set.extend([
-                "access_token = :access",
-                "access_token_expires_at = :expires",
-            ]);
-            request = request
-                .expression_attribute_values(":access", s(token.expose()))
-                .expression_attribute_values(":expires", n(*expires_at));
+        match auth.source {
+            AuthorizationSource::QueryAuth => {}
+            AuthorizationSource::Listed => {
+                condition
+                    .push_str(" AND (attribute_not_exists(lease_until) OR lease_until < :now)");
+            }
+        }
+        match &auth.access_token {
+            Some((token, expires_at)) => {
+                set.extend([
+                    "access_token = :access",
+                    "access_token_expires_at = :expires",
+                ]);
+                update = update
+                    .expression_attribute_values(":access", s(token.expose()))
+                    .expression_attribute_values(":expires", n(*expires_at));
+            }
+            None => {
+                // Whatever access token is stored came with another refresh token.
+                set.push("access_token_expires_at = :zero");
+                update = update.expression_attribute_values(":zero", n(0));
+            }
         }
         if let Some(func_info) = &auth.func_info {
             set.push("func_info = :func_info");
-            request = request.expression_attribute_values(":func_info", numbers(func_info));
+            update = update.expression_attribute_values(":func_info", numbers(func_info));
         }
         if let Some(profile) = &auth.profile {
             set.push("profile = :profile");
             let json = serde_json::to_string(profile).expect("a profile serialises");
-            request = request.expression_attribute_values(":profile", s(&json));
+            update = update.expression_attribute_values(":profile", s(&json));
         }
         if let Some(merchant) = &auth.merchant {
             set.push("merchant = :merchant");
-            request = request.expression_attribute_values(":merchant", s(merchant));
+            update = update.expression_attribute_values(":merchant", s(merchant));
         }
-        request
-            .update_expression(format!("SET {}", set.join(", ")))
-            .send()
-            .await
-            .map_err(dynamo_error("UpdateItem"))?;
-        Ok(())
+        let mut expression = format!("SET {}", set.join(", "));
+        if auth.access_token.is_none() {
+            expression.push_str(" REMOVE access_token, lease_owner, lease_until");
+        } else {
+            expression.push_str(" REMOVE lease_owner, lease_until");
+        }
+        let update = update
+            .update_expression(expression)
+            .condition_expression(condition)
+            .build()
+            .expect("table, key and expression are set");
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(code) = code {
+            transaction = transaction.transact_items(
+                TransactWriteItem::builder()
+                    .update(self.settle_code_update(component, code, &auth.authorizer_appid, now))
+                    .build(),
+            );
+        }
+        match transaction.send().await {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(dynamo_error("TransactWriteItems")(error)),
+        }
     }
 
-    /// Stores the profile of an account that is stored already (nothing else changes).
+    /// Stores an account's profile and permission sets (api_get_authorizer_info), once it is
+    /// stored. Returns whether it applied.
     pub async fn save_profile(
         &self,
         component: &str,
         authorizer_appid: &str,
         profile: &AuthorizerProfile,
+        func_info: &[i64],
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(profile).expect("a profile serialises");
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
-            .update_expression("SET profile = :profile, updated_at = :now")
+            .update_expression("SET profile = :profile, func_info = :func_info, updated_at = :now")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":profile", s(&json))
+            .expression_attribute_values(":func_info", numbers(func_info))
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        applied(result, "UpdateItem").map(|_| ())
+        applied(result, "UpdateItem")
     }
 
     /// Takes the refresh lease of an authorized account when `when` says it needs a refresh.
@@ -364,19 +441,22 @@ impl Store {
     }
 
     /// Marks an account withdrawn or needing re-authorization: its tokens are dropped and it
-    /// leaves the `due` index. Any lease is released.
+    /// leaves the `due` index. Any lease is released. Only while `only_if` holds (the state the
+    /// decision was made on); returns whether it applied.
     pub async fn mark_authorizer(
         &self,
         component: &str,
         authorizer_appid: &str,
         status: AuthorizerStatus,
+        only_if: MarkIf<'_>,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let drop = match status {
             AuthorizerStatus::Withdrawn => ", access_token, access_token_expires_at, refresh_token",
             _ => ", access_token, access_token_expires_at",
         };
-        self.client
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(component, authorizer_appid).into_iter().collect()))
@@ -387,11 +467,26 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":appid", s(authorizer_appid))
-            .send()
-            .await
-            .map_err(dynamo_error("UpdateItem"))?;
-        Ok(())
+            .expression_attribute_values(":appid", s(authorizer_appid));
+        request = match only_if {
+            MarkIf::RefreshToken(Some(token)) => request
+                .condition_expression("refresh_token = :used")
+                .expression_attribute_values(":used", s(token)),
+            MarkIf::RefreshToken(None) => request.condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(refresh_token)",
+            ),
+            MarkIf::NotAuthorizedSince(create_time) => request
+                .condition_expression(
+                    "attribute_not_exists(pk) OR #status <> :authorized \
+                     OR attribute_not_exists(authorized_at) OR authorized_at <= :since",
+                )
+                .expression_attribute_values(
+                    ":authorized",
+                    s(AuthorizerStatus::Authorized.as_str()),
+                )
+                .expression_attribute_values(":since", n(create_time)),
+        };
+        applied(request.send().await, "UpdateItem")
     }
 
     /// Releases a lease after a failed refresh and puts the account back in the index at

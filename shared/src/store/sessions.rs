@@ -6,7 +6,7 @@
 //! - an authorization code's claim (`pk = {component}#authcode#{digest}`), so the callback and
 //!   the push exchange a code once between them.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::{
     Item, Store, StoreError, applied, conditional_failed, digest, dynamo_error, get_n, get_s, n, s,
@@ -14,6 +14,10 @@ use super::{
 
 /// Sessions, claims and indexes are kept a day past their use, then expire.
 const KEEP_SECS: i64 = 24 * 3600;
+
+/// A code's exchange settled: the account it was for.
+const EXCHANGED: &str = "SET #state = :exchanged, authorizer_appid = :appid, \
+     expires_at = if_not_exists(expires_at, :expires) REMOVE lease_until, sent";
 
 /// What the merchant's link asked for.
 #[derive(Clone, PartialEq, Eq)]
@@ -85,6 +89,28 @@ pub struct CodeState {
     pub claim: CodeClaim,
     /// The session the `authorized` push named (through its PreAuthCode), when it came.
     pub push_session: Option<String>,
+    /// The account the `authorized` push named, when it came.
+    pub push_appid: Option<String>,
+    /// The session of whoever claimed the code (the merchant it is to be bound to), recorded
+    /// before the code was sent.
+    pub claim_session: Option<String>,
+}
+
+/// What a claim on a code's exchange gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller is to exchange the code. `maybe_sent`: an earlier claimant may have sent it
+    /// to WeChat (it died, or its call failed without saying whether WeChat used the code), so
+    /// the code must not be sent again: the exchange is resolved through
+    /// api_get_authorizer_list instead.
+    Won {
+        /// An earlier claimant may have sent the code.
+        maybe_sent: bool,
+        /// The session an earlier claimant recorded, if any.
+        earlier_session: Option<String>,
+    },
+    /// Someone else holds the claim, or the code was exchanged.
+    Held,
 }
 
 fn session_pk(component: &str, id: &str) -> String {
@@ -216,22 +242,30 @@ impl Store {
         applied(result, "UpdateItem").map(|_| ())
     }
 
-    /// Claims the exchange of an authorization code: true when this caller is to exchange it
-    /// (nobody did, or a claimant's lease ran out).
+    /// Claims the exchange of an authorization code (nobody did, or a claimant's lease ran
+    /// out), recording `session` (whose merchant the account is for) and that the code is about
+    /// to be sent: from here on, a claimant that disappears leaves the code "maybe sent".
     pub async fn claim_code(
         &self,
         component: &str,
         code: &str,
+        session: Option<&str>,
         now: i64,
         lease_until: i64,
-    ) -> Result<bool, StoreError> {
-        let result = self
+    ) -> Result<Claim, StoreError> {
+        let mut set = String::from(
+            "SET #state = :claimed, lease_until = :until, expires_at = :expires, sent = :sent",
+        );
+        if session.is_some() {
+            set.push_str(", claim_session = :session");
+        }
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&authcode_pk(component, code)))
             .key("sk", s("authcode"))
-            .update_expression("SET #state = :claimed, lease_until = :until, expires_at = :expires")
+            .update_expression(set)
             .condition_expression(
                 "attribute_not_exists(#state) OR (#state = :claimed AND lease_until < :now)",
             )
@@ -240,9 +274,49 @@ impl Store {
             .expression_attribute_values(":until", n(lease_until))
             .expression_attribute_values(":expires", n(now + KEEP_SECS))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":sent", AttributeValue::Bool(true))
+            .return_values(ReturnValue::AllOld);
+        if let Some(session) = session {
+            request = request.expression_attribute_values(":session", s(session));
+        }
+        match request.send().await {
+            Ok(output) => {
+                let old = output.attributes.unwrap_or_default();
+                Ok(Claim::Won {
+                    maybe_sent: get_s(&old, "state") == Some("claimed")
+                        && old.get("sent").and_then(|v| v.as_bool().ok()) == Some(&true),
+                    earlier_session: get_s(&old, "claim_session").map(str::to_owned),
+                })
+            }
+            Err(error) if conditional_failed(&error) => Ok(Claim::Held),
+            Err(error) => Err(dynamo_error("UpdateItem")(error)),
+        }
+    }
+
+    /// Gives a claim up at once, saying whether the code may have been sent (`maybe_sent`:
+    /// the next claimant resolves the exchange without sending the code again).
+    pub async fn release_code(
+        &self,
+        component: &str,
+        code: &str,
+        maybe_sent: bool,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&authcode_pk(component, code)))
+            .key("sk", s("authcode"))
+            .update_expression("SET lease_until = :zero, sent = :sent")
+            // Never an exchanged code's record.
+            .condition_expression("#state = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":sent", AttributeValue::Bool(maybe_sent))
             .send()
             .await;
-        applied(result, "UpdateItem")
+        applied(result, "UpdateItem").map(|_| ())
     }
 
     /// Drops the claim of a code WeChat refused: a code it never issued (or that expired)
@@ -263,40 +337,59 @@ impl Store {
         applied(result, "DeleteItem").map(|_| ())
     }
 
-    /// Records how the exchange of a claimed code ended.
+    /// Records that a code was exchanged, for `authorizer_appid` (when the write that stored
+    /// the account could not record it in the same transaction).
     pub async fn settle_code(
         &self,
         component: &str,
         code: &str,
-        outcome: &CodeClaim,
+        authorizer_appid: &str,
+        now: i64,
     ) -> Result<(), StoreError> {
-        let request = self
-            .client
+        self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&authcode_pk(component, code)))
             .key("sk", s("authcode"))
-            .expression_attribute_names("#state", "state");
-        let request = match outcome {
-            CodeClaim::Exchanged { authorizer_appid } => request
-                .update_expression("SET #state = :s, authorizer_appid = :a REMOVE lease_until")
-                .expression_attribute_values(":s", s("exchanged"))
-                .expression_attribute_values(":a", s(authorizer_appid)),
-            // A failed exchange that may be retried gives the claim up.
-            CodeClaim::Claimed { .. } => request
-                .update_expression("SET lease_until = :zero")
-                .expression_attribute_values(":zero", n(0)),
-        };
-        request.send().await.map_err(dynamo_error("UpdateItem"))?;
+            .update_expression(EXCHANGED)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":exchanged", s("exchanged"))
+            .expression_attribute_values(":appid", s(authorizer_appid))
+            .expression_attribute_values(":expires", n(now + KEEP_SECS))
+            .send()
+            .await
+            .map_err(dynamo_error("UpdateItem"))?;
         Ok(())
     }
 
-    /// Notes which session the `authorized` push named for a code.
+    /// The same write as [`Self::settle_code`], as one item of a transaction.
+    pub(super) fn settle_code_update(
+        &self,
+        component: &str,
+        code: &str,
+        authorizer_appid: &str,
+        now: i64,
+    ) -> Update {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&authcode_pk(component, code)))
+            .key("sk", s("authcode"))
+            .update_expression(EXCHANGED)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":exchanged", s("exchanged"))
+            .expression_attribute_values(":appid", s(authorizer_appid))
+            .expression_attribute_values(":expires", n(now + KEEP_SECS))
+            .build()
+            .expect("table, key and expression are set")
+    }
+
+    /// Notes which session and account the `authorized` push named for a code.
     pub async fn note_push_session(
         &self,
         component: &str,
         code: &str,
         session_id: &str,
+        authorizer_appid: &str,
         now: i64,
     ) -> Result<(), StoreError> {
         self.client
@@ -305,9 +398,11 @@ impl Store {
             .key("pk", s(&authcode_pk(component, code)))
             .key("sk", s("authcode"))
             .update_expression(
-                "SET push_session = :session, expires_at = if_not_exists(expires_at, :expires)",
+                "SET push_session = :session, push_appid = :appid, \
+                 expires_at = if_not_exists(expires_at, :expires)",
             )
             .expression_attribute_values(":session", s(session_id))
+            .expression_attribute_values(":appid", s(authorizer_appid))
             .expression_attribute_values(":expires", n(now + KEEP_SECS))
             .send()
             .await
@@ -340,6 +435,8 @@ impl Store {
         Ok(Some(CodeState {
             claim,
             push_session: get_s(&item, "push_session").map(str::to_owned),
+            push_appid: get_s(&item, "push_appid").map(str::to_owned),
+            claim_session: get_s(&item, "claim_session").map(str::to_owned),
         }))
     }
 

@@ -4,8 +4,10 @@
 use std::time::{Duration, Instant};
 
 use super::{AccessToken, AuthorizerRefresh, TokenError, Tokens, calls::jitter};
-use crate::store::{AuthorizerRecord, AuthorizerStatus, RefreshWhen};
-use crate::wechat::{AuthorizerInfo, AuthorizerToken, ErrorKind, Secret, WechatError};
+use crate::store::{AuthorizerRecord, AuthorizerStatus, MarkIf, RefreshWhen};
+use crate::wechat::{
+    AuthorizerInfo, AuthorizerProfile, AuthorizerToken, ErrorKind, Secret, WechatError,
+};
 
 impl Tokens {
     /// An authorizer access token that is not within the refresh margin of expiry, refreshing
@@ -128,22 +130,40 @@ impl Tokens {
     ) -> Result<AuthorizerRefresh, TokenError> {
         let appid = record.authorizer_appid.as_str();
         let Some(refresh_token) = record.refresh_token.clone() else {
-            return self.needs_reauthorization(appid, now).await;
+            return self.needs_reauthorization(appid, None, now).await;
         };
         match self.call_authorizer_token(appid, &refresh_token).await {
             Ok(answer) => {
-                self.persist(appid, &refresh_token, answer, now, false)
-                    .await
+                let refreshed = self
+                    .persist(appid, &refresh_token, answer, now, false)
+                    .await?;
+                // An exchange whose profile call failed left the account without one.
+                if record.profile.is_none() {
+                    self.fill_profile(appid).await;
+                }
+                Ok(refreshed)
             }
             Err(TokenError::Wechat(error)) => match error.kind() {
                 ErrorKind::Unauthorized => {
+                    // Only while the refused token is still the stored one: an account that
+                    // authorized again meanwhile keeps its new refresh token.
+                    if !self
+                        .store
+                        .mark_authorizer(
+                            &self.component,
+                            appid,
+                            AuthorizerStatus::Withdrawn,
+                            MarkIf::RefreshToken(Some(refresh_token.expose())),
+                            now,
+                        )
+                        .await?
+                    {
+                        return Err(TokenError::LeaseLost(appid.to_owned()));
+                    }
                     tracing::warn!(
                         authorizer = appid,
                         "the account withdrew its authorization (61003)"
                     );
-                    self.store
-                        .mark_authorizer(&self.component, appid, AuthorizerStatus::Withdrawn, now)
-                        .await?;
                     Ok(AuthorizerRefresh::Withdrawn)
                 }
                 ErrorKind::RefreshTokenInvalid => {
@@ -180,7 +200,11 @@ impl Tokens {
         now: i64,
     ) -> Result<AuthorizerRefresh, TokenError> {
         let listed = match self.listed_refresh_token(appid).await? {
-            None => return self.needs_reauthorization(appid, now).await,
+            None => {
+                return self
+                    .needs_reauthorization(appid, Some(refused.expose()), now)
+                    .await;
+            }
             // WeChat contradicts itself: the token is still the one it lists. Keep the account
             // and its token as they are and let the next run try again (a mark would stick:
             // reconciliation repairs only tokens that differ).
@@ -214,29 +238,38 @@ impl Tokens {
         match self.call_authorizer_token(appid, &listed).await {
             Ok(answer) => self.persist(appid, &listed, answer, now, true).await,
             Err(error) if error.wechat_kind() == Some(ErrorKind::RefreshTokenInvalid) => {
-                self.needs_reauthorization(appid, now).await
+                self.needs_reauthorization(appid, Some(listed.expose()), now)
+                    .await
             }
             Err(error) => Err(error),
         }
     }
 
+    /// Marks the account for re-authorization, while `refused` (the refresh token WeChat
+    /// refused; none: there was none) is still the stored one.
     pub(super) async fn needs_reauthorization(
         &self,
         appid: &str,
+        refused: Option<&str>,
         now: i64,
     ) -> Result<AuthorizerRefresh, TokenError> {
-        tracing::error!(
-            authorizer = appid,
-            "refresh token lost and not listed: re-authorization required"
-        );
-        self.store
+        if !self
+            .store
             .mark_authorizer(
                 &self.component,
                 appid,
                 AuthorizerStatus::ReauthorizationRequired,
+                MarkIf::RefreshToken(refused),
                 now,
             )
-            .await?;
+            .await?
+        {
+            return Err(TokenError::LeaseLost(appid.to_owned()));
+        }
+        tracing::error!(
+            authorizer = appid,
+            "refresh token lost and not listed: re-authorization required"
+        );
         Ok(AuthorizerRefresh::ReauthorizationRequired)
     }
 
@@ -248,6 +281,7 @@ impl Tokens {
         now: i64,
         recovered: bool,
     ) -> Result<AuthorizerRefresh, TokenError> {
+        let _held = self.hold_answer();
         if let Some(gate) = &self.persist_gate
             && !gate(appid)
         {
@@ -287,6 +321,32 @@ impl Tokens {
         .await
     }
 
+    /// Fetches an account's profile and permission sets (api_get_authorizer_info) and stores
+    /// them with the account; `None` when the account is no longer stored.
+    pub async fn fetch_profile(
+        &self,
+        appid: &str,
+    ) -> Result<Option<AuthorizerProfile>, TokenError> {
+        let info = self.authorizer_info(appid).await?;
+        let func_info: Vec<i64> = info
+            .authorization_info
+            .func_info
+            .iter()
+            .map(|f| f.funcscope_category.id)
+            .collect();
+        let saved = self
+            .store
+            .save_profile(
+                &self.component,
+                appid,
+                &info.authorizer_info,
+                &func_info,
+                self.now(),
+            )
+            .await?;
+        Ok(saved.then_some(info.authorizer_info))
+    }
+
     /// The username (`gh_...`) messages to an authorized account are addressed to, as stored
     /// with its profile; `None` when the account is not stored or not authorized. An authorized
     /// account stored without it (repaired from api_get_authorizer_list, never exchanged) has
@@ -301,10 +361,9 @@ impl Tokens {
         if record.status != AuthorizerStatus::Authorized {
             return Ok(None);
         }
-        let profile = self.authorizer_info(appid).await?.authorizer_info;
-        self.store
-            .save_profile(&self.component, appid, &profile, self.now())
-            .await?;
+        let Some(profile) = self.fetch_profile(appid).await? else {
+            return Ok(None);
+        };
         tracing::info!(authorizer = appid, "profile fetched for the message URL");
         Ok(Some(profile.user_name).filter(|name| !name.is_empty()))
     }

@@ -33,7 +33,36 @@ impl Tokens {
     }
 
     /// Retries `call` on -1 and transport faults with jittered exponential backoff, bounded.
+    /// Only for calls that may be repeated: reads, and calls whose effect WeChat's next answer
+    /// carries again.
     pub async fn retry_busy<T, F, Fut>(&self, call: F) -> Result<T, WechatError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, WechatError>>,
+    {
+        self.retry_when(|error| error.kind() == ErrorKind::Busy, call)
+            .await
+    }
+
+    /// Retries `call` only when it cannot have reached WeChat (no connection was made): for
+    /// calls that use something up, such as api_query_auth's single-use code.
+    pub async fn retry_unsent<T, F, Fut>(&self, call: F) -> Result<T, WechatError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, WechatError>>,
+    {
+        self.retry_when(
+            |error| error.kind() == ErrorKind::Busy && !error.may_have_been_done(),
+            call,
+        )
+        .await
+    }
+
+    async fn retry_when<T, F, Fut>(
+        &self,
+        retry: impl Fn(&WechatError) -> bool,
+        call: F,
+    ) -> Result<T, WechatError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, WechatError>>,
@@ -42,9 +71,7 @@ impl Tokens {
         let mut attempt = 0;
         loop {
             match call().await {
-                Err(error)
-                    if error.kind() == ErrorKind::Busy && attempt < self.settings.busy_retries =>
-                {
+                Err(error) if retry(&error) && attempt < self.settings.busy_retries => {
                     attempt += 1;
                     tracing::warn!(api = error.api(), attempt, %error, "WeChat busy; retrying");
                     tokio::time::sleep(jitter(delay)).await;

@@ -7,6 +7,8 @@
 //! - An authorizer's refresh token is persisted in the same conditional write as its new access
 //!   token, and is recovered from api_get_authorizer_list when WeChat refuses it (61023).
 
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ mod exchange;
 mod reconcile;
 
 pub use calls::jitter;
+pub use exchange::ExchangeError;
 
 use crate::secrets::SecretCache;
 use crate::store::{Store, StoreError};
@@ -171,6 +174,26 @@ pub struct Tokens {
     clock: Option<Clock>,
     /// The component token last read or fetched, while `settings.component_token_cache` allows.
     cached_component_token: Mutex<Option<CachedToken>>,
+    /// Answers from WeChat in hand and not yet stored (see [`Self::within_budget`]).
+    holding: Arc<Holding>,
+}
+
+/// Counts the answers from WeChat that are held in memory until their write completes.
+#[derive(Debug, Default)]
+struct Holding {
+    count: AtomicUsize,
+    released: tokio::sync::Notify,
+}
+
+/// An answer from WeChat that must be stored is in hand: while this lives, a budget does not
+/// cut the work (see [`Tokens::within_budget`]).
+pub(crate) struct AnswerHold(Arc<Holding>);
+
+impl Drop for AnswerHold {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+        self.0.released.notify_waiters();
+    }
 }
 
 /// An access token and when it expires (Unix seconds).
@@ -221,6 +244,7 @@ impl Tokens {
             persist_gate: None,
             clock: None,
             cached_component_token: Mutex::new(None),
+            holding: Arc::default(),
         }
     }
 
@@ -268,6 +292,35 @@ impl Tokens {
     /// Unix seconds: the system clock unless [`Self::with_clock`] gave another.
     pub fn now(&self) -> i64 {
         self.clock.as_ref().map_or_else(unix_now, |clock| clock())
+    }
+
+    /// Marks an answer from WeChat as held until the returned guard is dropped (after the
+    /// write that stores it).
+    pub(crate) fn hold_answer(&self) -> AnswerHold {
+        self.holding.count.fetch_add(1, Ordering::SeqCst);
+        AnswerHold(Arc::clone(&self.holding))
+    }
+
+    /// Runs `work` within `budget`. Past the budget no new work is started, but nothing WeChat
+    /// answered is dropped: the work goes on only while it holds an answer not yet stored (the
+    /// write that keeps it, a few milliseconds), and is then cut. `None` when it was cut.
+    pub async fn within_budget<F: Future>(&self, budget: Duration, work: F) -> Option<F::Output> {
+        let mut work = std::pin::pin!(work);
+        if let Ok(output) = tokio::time::timeout(budget, &mut work).await {
+            return Some(output);
+        }
+        loop {
+            let released = self.holding.released.notified();
+            let mut released = std::pin::pin!(released);
+            released.as_mut().enable();
+            if self.holding.count.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            tokio::select! {
+                output = &mut work => return Some(output),
+                () = released => {}
+            }
+        }
     }
 
     pub(super) fn margin(&self) -> i64 {

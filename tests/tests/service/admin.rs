@@ -252,6 +252,7 @@ async fn refresh_rotates_the_stored_refresh_token() {
             &p.component,
             &official,
             AuthorizerStatus::Withdrawn,
+            wxopen::store::MarkIf::NotAuthorizedSince(i64::MAX),
             wxopen::unix_now(),
         )
         .await

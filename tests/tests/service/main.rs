@@ -9,6 +9,7 @@ mod admin;
 mod authorization;
 mod bad_inputs;
 mod browser;
+mod crash_points;
 mod dev_stack;
 mod events;
 mod fast_registration;
