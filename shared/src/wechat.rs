@@ -47,6 +47,8 @@ pub enum ErrorKind {
     TicketInvalid,
     /// 61023: the refresh token is no longer valid.
     RefreshTokenInvalid,
+    /// Not called: the caller's time for starting calls was over ([`calls_until`]).
+    OutOfTime,
     Other,
 }
 
@@ -69,6 +71,8 @@ pub enum WechatError {
     Status { api: &'static str, status: u16 },
     #[error("WeChat {api}'s answer could not be read: {message}")]
     Decode { api: &'static str, message: String },
+    #[error("WeChat {api} was not called: the time for starting calls is over")]
+    OutOfTime { api: &'static str },
 }
 
 impl WechatError {
@@ -100,6 +104,7 @@ impl WechatError {
             Self::Timeout { .. } | Self::Transport { .. } => ErrorKind::Busy,
             Self::Status { status, .. } if *status >= 500 => ErrorKind::Busy,
             Self::Status { .. } | Self::Decode { .. } => ErrorKind::Other,
+            Self::OutOfTime { .. } => ErrorKind::OutOfTime,
         }
     }
 
@@ -109,9 +114,33 @@ impl WechatError {
             | Self::Timeout { api, .. }
             | Self::Transport { api, .. }
             | Self::Status { api, .. }
-            | Self::Decode { api, .. } => api,
+            | Self::Decode { api, .. }
+            | Self::OutOfTime { api } => api,
         }
     }
+}
+
+tokio::task_local! {
+    /// No call is started after this instant (see [`calls_until`]).
+    static CALLS_UNTIL: tokio::time::Instant;
+}
+
+/// Runs `work` with a limit on when it may start WeChat calls: a call not yet started when
+/// `until` has passed fails at once with [`WechatError::OutOfTime`], while a call already in
+/// flight runs to its answer (or its timeout), so that its caller can store what it returned.
+/// This is how a budget stops work without cutting a call whose answer must be kept: nothing
+/// is cancelled, and at worst a call started just before `until` ends one client timeout later.
+pub async fn calls_until<F: std::future::Future>(until: std::time::Instant, work: F) -> F::Output {
+    CALLS_UNTIL
+        .scope(tokio::time::Instant::from_std(until), work)
+        .await
+}
+
+/// Whether the current task may no longer start calls.
+fn out_of_time() -> bool {
+    CALLS_UNTIL
+        .try_with(|until| tokio::time::Instant::now() >= *until)
+        .unwrap_or(false)
 }
 
 /// A credential that must never be printed.
@@ -285,6 +314,11 @@ impl fmt::Debug for WechatClient {
 
 impl WechatClient {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// How long one call may take at most.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
 
     pub fn new(api_base: &str, component_appid: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
@@ -461,6 +495,9 @@ impl WechatClient {
         token: Option<(&str, &str)>,
         body: &B,
     ) -> Result<T, WechatError> {
+        if out_of_time() {
+            return Err(WechatError::OutOfTime { api });
+        }
         let url = format!("{}/cgi-bin/{path}", self.api_base);
         let mut request = self.http.post(url).json(body);
         if let Some(token) = token {

@@ -93,6 +93,8 @@ pub async fn refresh(
     if options.concurrency == 0 {
         return Err(RefreshError::NoConcurrency);
     }
+    // No WeChat call starts later than one client timeout and a write before the deadline.
+    options.finish = refresher.tokens.wechat.timeout() + Duration::from_secs(2);
     options.reconcile = request.reconcile;
     options.rebind = refresher.rebind;
     if let Some(partitions) = &request.partitions {

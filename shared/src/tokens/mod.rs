@@ -17,6 +17,7 @@ mod exchange;
 mod reconcile;
 
 pub use calls::jitter;
+pub use reconcile::ReconcilePass;
 
 use crate::secrets::SecretCache;
 use crate::store::{Store, StoreError};
@@ -48,6 +49,10 @@ pub struct TokenSettings {
     /// store again (zero: always read it). Keep it well under WeChat's 5 minutes during which
     /// a superseded token still works; a refused one is dropped at once either way.
     pub component_token_cache: Duration,
+    /// After WeChat failed a refresh of the component token, nobody tries again for this long
+    /// (recorded in the store, so it holds across callers); meanwhile the stored token is used
+    /// while it is valid.
+    pub component_refresh_backoff: Duration,
 }
 
 impl Default for TokenSettings {
@@ -62,6 +67,7 @@ impl Default for TokenSettings {
             busy_backoff: Duration::from_millis(200),
             failure_retry: Duration::from_secs(5 * 60),
             component_token_cache: Duration::ZERO,
+            component_refresh_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -80,6 +86,10 @@ pub enum TokenError {
     StaleTicket(i64),
     #[error("another caller is refreshing the token and no valid one is available yet")]
     RefreshInProgress,
+    #[error(
+        "the component token could not be refreshed and no valid one is stored; next attempt in {retry_in} s"
+    )]
+    ComponentTokenBackoff { retry_in: i64 },
     #[error("authorizer {0} is not stored")]
     UnknownAuthorizer(String),
     #[error("authorizer {appid} is {status}")]
