@@ -16,6 +16,7 @@ mod faults;
 mod hostile_xml;
 mod late_push;
 mod messages;
+mod reconcile_tokens;
 mod sandbox_pushes;
 mod settle_events;
 mod ticket_receiver;
