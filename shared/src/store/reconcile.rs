@@ -4,12 +4,15 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use futures_util::StreamExt;
 
 use super::{Item, Store, StoreError, authorizer_pk, dynamo_error, get_n, get_s, n, s};
 
 const SK: &str = "reconcile_cursor";
 /// BatchGetItem's limit of keys per request.
 const BATCH_GET: usize = 100;
+/// BatchGetItem requests in flight at once (a page of 500 accounts is 5).
+const BATCHES_IN_FLIGHT: usize = 5;
 
 /// Where the reconciliation's pass over api_get_authorizer_list stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +79,9 @@ impl Store {
         Ok(())
     }
 
-    /// The stored refresh tokens of `appids`, read in batches of 100 (BatchGetItem, eventually
-    /// consistent: whatever is written on what it reads is conditional).
+    /// The stored refresh tokens of `appids`, read in batches of 100 keys (BatchGetItem, all of
+    /// a page's batches at once; eventually consistent: whatever is written on what it reads is
+    /// conditional).
     pub async fn stored_refresh_tokens(
         &self,
         component: &str,
@@ -87,65 +91,82 @@ impl Store {
             .iter()
             .map(|appid| ((*appid).to_owned(), StoredRefreshToken::Missing))
             .collect();
-        for chunk in appids.chunks(BATCH_GET) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|appid| {
-                    HashMap::from([
-                        ("pk".to_owned(), s(&authorizer_pk(component, appid))),
-                        ("sk".to_owned(), s(super::authorizers::SK)),
-                    ])
-                })
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .projection_expression("authorizer_appid, refresh_token")
-                    .build()
-                    .map_err(|error| StoreError::Dynamo {
+        let batches: Vec<_> = futures_util::stream::iter(appids.chunks(BATCH_GET))
+            .map(|chunk| self.batch_of_refresh_tokens(component, chunk))
+            .buffer_unordered(BATCHES_IN_FLIGHT)
+            .collect()
+            .await;
+        for batch in batches {
+            for (appid, stored) in batch? {
+                found.insert(appid, stored);
+            }
+        }
+        Ok(found)
+    }
+
+    /// One BatchGetItem of up to 100 accounts, asking again for the keys DynamoDB left
+    /// unprocessed (throttling).
+    async fn batch_of_refresh_tokens(
+        &self,
+        component: &str,
+        appids: &[&str],
+    ) -> Result<Vec<(String, StoredRefreshToken)>, StoreError> {
+        let keys: Vec<Item> = appids
+            .iter()
+            .map(|appid| {
+                HashMap::from([
+                    ("pk".to_owned(), s(&authorizer_pk(component, appid))),
+                    ("sk".to_owned(), s(super::authorizers::SK)),
+                ])
+            })
+            .collect();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .projection_expression("authorizer_appid, refresh_token")
+                .build()
+                .map_err(|error| StoreError::Dynamo {
+                    operation: "BatchGetItem",
+                    message: error.to_string(),
+                })?,
+        );
+        let mut found = Vec::new();
+        let mut attempt = 0u32;
+        while let Some(keys) = request.take() {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(dynamo_error("BatchGetItem"))?;
+            for item in output
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if let Some(appid) = get_s(&item, "authorizer_appid") {
+                    found.push((
+                        appid.to_owned(),
+                        StoredRefreshToken::Present(
+                            get_s(&item, "refresh_token").map(str::to_owned),
+                        ),
+                    ));
+                }
+            }
+            request = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+            if request.is_some() {
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(StoreError::Dynamo {
                         operation: "BatchGetItem",
-                        message: error.to_string(),
-                    })?,
-            );
-            let mut attempt = 0u32;
-            while let Some(keys) = request.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(dynamo_error("BatchGetItem"))?;
-                for item in output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    if let Some(appid) = get_s(&item, "authorizer_appid") {
-                        found.insert(
-                            appid.to_owned(),
-                            StoredRefreshToken::Present(
-                                get_s(&item, "refresh_token").map(str::to_owned),
-                            ),
-                        );
-                    }
+                        message: "keys left unprocessed after 8 attempts".into(),
+                    });
                 }
-                // Keys DynamoDB did not get to (throttling): asked again after a pause.
-                request = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Dynamo {
-                            operation: "BatchGetItem",
-                            message: "keys left unprocessed after 8 attempts".into(),
-                        });
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5)))
-                        .await;
-                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5))).await;
             }
         }
         Ok(found)
