@@ -9,7 +9,8 @@
 //! - steady: the store agrees with the list, so the pass only reads, and writes its cursor once
 //!   per page of 500.
 //!
-//! Next to them, in the same run, the floor: a bare loop of the same conditional UpdateItem
+//! Next to them, in the same run, the floor: the list walked alone (every page of
+//! api_get_authorizer_list, no store), and bare loops of the same conditional UpdateItem
 //! (16 in flight) and of BatchGetItem (100 keys, one at a time). Prints listed/s, the DynamoDB
 //! operations sent, wall time; asserts nothing about time. The agreeing accounts are seeded by
 //! BatchWriteItem (not timed).
@@ -164,6 +165,24 @@ async fn bench(accounts: usize, missing: usize, budget: Duration, floor_ops: usi
     }
 
     // ---- the floor: the same operations, bare ----
+    // The list alone: every page of api_get_authorizer_list, one after the other.
+    sandbox.reset_calls();
+    let started = Instant::now();
+    let mut walked = 0usize;
+    tokens
+        .walk_authorizer_list(|_| {
+            walked += 1;
+            true
+        })
+        .await
+        .expect("the list");
+    let list_floor = started.elapsed();
+    println!(
+        "floor: the list alone, {walked} accounts in {} pages: {:.1} s ({:.0} listed/s)",
+        sandbox.calls_to("api_get_authorizer_list"),
+        list_floor.as_secs_f64(),
+        walked as f64 / list_floor.as_secs_f64()
+    );
     let client = calls.client(&aws);
     let table = config.table_name.clone();
     let started = Instant::now();
@@ -229,6 +248,7 @@ async fn bench(accounts: usize, missing: usize, budget: Duration, floor_ops: usi
             "missing": missing,
             "budget_s": budget.as_secs(),
             "passes": results,
+            "floor_list_walk_s": (list_floor.as_secs_f64() * 10.0).round() / 10.0,
             "floor_conditional_writes_per_s": write_floor.round(),
             "floor_batch_get_items_per_s": read_floor.round(),
         })
