@@ -127,6 +127,12 @@ async fn emit_metrics(refresher: &Refresher, summary: &Summary) {
             "ReauthorizationRequired",
             summary.reauthorization_required as f64,
             "Count",
+        )
+        // 1 while WeChat cannot refresh the component token and the stored one is used.
+        .value(
+            "ComponentTokenDegraded",
+            f64::from(u8::from(summary.component_token_degraded)),
+            "Count",
         );
     if let Ok(Some(ticket)) = tokens.store.ticket(&tokens.component).await {
         doc = doc.value("TicketAge", (now - ticket.create_time) as f64, "Seconds");
