@@ -98,8 +98,9 @@ enum Done {
     },
     Withdrawn,
     Reauthorization,
-    /// This many of an account's authorization events were settled.
-    Settled(usize),
+    /// This many of an account's authorization events were settled, and the failure that
+    /// stopped the rest, if one did.
+    Settled(usize, Option<String>),
     Skipped,
     /// An event of an account whose events this run already settles: nothing to count.
     Merged,
@@ -164,7 +165,7 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
                     return Step::Done(Done::Merged);
                 }
                 let done = calls_until(calls_end, process(tokens, &item, options.rebind)).await;
-                if let Done::Failed(reason) = &done
+                if let Done::Failed(reason) | Done::Settled(_, Some(reason)) = &done
                     && let Some(code) = halting_errcode(reason)
                 {
                     halted.store(true, Ordering::Relaxed);
@@ -191,7 +192,15 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
                 }
                 Done::Withdrawn => summary.withdrawn += 1,
                 Done::Reauthorization => summary.reauthorization_required += 1,
-                Done::Settled(count) => summary.events_settled += count,
+                Done::Settled(count, failure) => {
+                    summary.events_settled += count;
+                    if let Some(reason) = failure {
+                        if reason == "deadline" {
+                            summary.left_for_next_run = true;
+                        }
+                        *summary.failed.entry(reason).or_default() += 1;
+                    }
+                }
                 Done::Skipped => summary.skipped += 1,
                 Done::Merged => {}
                 Done::Failed(reason) => {
@@ -324,10 +333,11 @@ async fn process(tokens: &Tokens, item: &DueItem, policy: RebindPolicy) -> Done 
             }),
         DueKind::AuthorizationEvent { .. } => {
             let (settled, result) = settle_events(tokens, &item.authorizer_appid, policy).await;
-            match result {
-                Ok(()) => Ok(Done::Settled(settled)),
-                Err(error) => Err(error),
-            }
+            let failure = result.err().map(|error| {
+                tracing::warn!(authorizer = %item.authorizer_appid, %error, "settling events failed");
+                reason(&error)
+            });
+            return Done::Settled(settled, failure);
         }
     };
     result.unwrap_or_else(|error| {

@@ -260,11 +260,12 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&authcode_pk(component, code)))
-            .key("sk", s("authcode"))
-            .expression_attribute_names("#state", "state");
+            .key("sk", s("authcode"));
         let request = match outcome {
+            // DynamoDB refuses a name the expression does not use: only this one uses #state.
             CodeClaim::Exchanged { authorizer_appid } => request
                 .update_expression("SET #state = :s, authorizer_appid = :a REMOVE lease_until")
+                .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":s", s("exchanged"))
                 .expression_attribute_values(":a", s(authorizer_appid)),
             // A failed exchange that may be retried gives the claim up.

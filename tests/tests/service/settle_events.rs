@@ -276,3 +276,65 @@ async fn an_expired_code_is_settled_as_expired_and_the_account_taken_from_the_li
     assert_eq!(p.sandbox.calls_to("api_get_authorizer_list"), 0);
     tokens.authorizer_access_token(listed).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_event_that_fails_holds_back_the_accounts_later_events() {
+    let p = Platform::new().await;
+    p.store_ticket().await;
+    let tokens = p.tokens();
+    let appid = p.account_appids()[4].clone();
+    let now = wxopen::unix_now();
+    // Authorized, then its permission sets changed: two codes, both pushes left for the
+    // refresher.
+    let first = p.sandbox.authorize(&appid, None).await.unwrap().grant;
+    let second = p.sandbox.authorize(&appid, None).await.unwrap().grant;
+    for (create_time, grant) in [(now - 20, &first), (now - 10, &second)] {
+        record(
+            &p,
+            &tokens,
+            &authorized_xml(
+                &p.component,
+                create_time,
+                &appid,
+                &grant.authorization_code,
+                grant.expires_at,
+                "preauthcode@@@none",
+            ),
+        )
+        .await;
+    }
+    p.sandbox.reset_calls();
+    // WeChat is busy for the first exchange and all its retries.
+    p.sandbox.fail_next("api_query_auth", -1, 4);
+
+    let summary = run(&tokens, &RunOptions::new(far_deadline())).await;
+    assert_eq!(summary.events_settled, 0, "{summary:?}");
+    assert_eq!(
+        summary.failed,
+        [("errcode -1".to_owned(), 1)].into_iter().collect()
+    );
+    // The later event was not tried before the earlier one.
+    assert_eq!(p.sandbox.calls_to("api_query_auth"), 4);
+    assert_eq!(
+        events(&p, &tokens, &appid).await,
+        vec![
+            ("authorized".to_owned(), true, None),
+            ("authorized".to_owned(), true, None),
+        ]
+    );
+
+    // The next run applies both, in order.
+    let summary = run(&tokens, &RunOptions::new(far_deadline())).await;
+    assert_eq!(summary.events_settled, 2, "{summary:?}");
+    assert_eq!(
+        events(&p, &tokens, &appid).await,
+        vec![
+            settled("authorized", "applied"),
+            settled("authorized", "applied")
+        ]
+    );
+    assert_eq!(
+        p.stored_refresh_token(&tokens, &appid).await,
+        p.listed_refresh_token(&appid)
+    );
+}
