@@ -1,7 +1,7 @@
 //! One run of the scheduled refresher: the component token, then whatever the `due` index says
 //! is due, with bounded concurrency, within the invocation's deadline.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,9 +11,12 @@ use serde::Serialize;
 
 use crate::authorization::{self, FlowError, Origin, RebindPolicy};
 use crate::push::AuthorizationGrant;
-use crate::store::{DUE_SHARDS, DueCursor, DueItem, DueKind, RefreshWhen, due_partition};
+use crate::store::{
+    AuthorizationEvent, CodeClaim, CodeState, DUE_SHARDS, DueCursor, DueItem, DueKind, RefreshWhen,
+    due_partition,
+};
 use crate::tokens::{AuthorizerRefresh, TokenError, Tokens};
-use crate::wechat::ErrorKind;
+use crate::wechat::{ErrorKind, calls_until};
 
 /// What one run covers and how.
 #[derive(Debug, Clone)]
@@ -25,9 +28,10 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// No new work is started when less than this is left before the deadline.
     pub reserve: Duration,
-    /// Work still in flight this long before the deadline is cut (its lease lapses and it is due
-    /// again), so the run reports instead of being killed: one account's retried calls to a
-    /// WeChat that hangs can take longer than the reserve.
+    /// No WeChat call (nor a retry of one) is started this long before the deadline. Nothing in
+    /// flight is ever cut: a call started before then runs to its answer or its timeout, and
+    /// what it returned is stored. Keep it at least one client timeout plus a store write, so
+    /// the run still reports before Lambda ends it.
     pub finish: Duration,
     /// When the invocation must have returned.
     pub deadline: Instant,
@@ -42,6 +46,8 @@ pub struct RunOptions {
 impl RunOptions {
     /// Refreshes in flight at once unless configured.
     pub const DEFAULT_CONCURRENCY: usize = 16;
+    /// WeChat's 5 s client timeout and 2 s for the writes and the report.
+    pub const DEFAULT_FINISH: Duration = Duration::from_secs(7);
 
     /// Every partition, the defaults, and `deadline`.
     pub fn new(deadline: Instant) -> Self {
@@ -49,7 +55,7 @@ impl RunOptions {
             partitions: (0..DUE_SHARDS).collect(),
             concurrency: Self::DEFAULT_CONCURRENCY,
             reserve: Duration::from_secs(10),
-            finish: Duration::from_secs(2),
+            finish: Self::DEFAULT_FINISH,
             deadline,
             page_size: 200,
             reconcile: false,
@@ -63,6 +69,8 @@ impl RunOptions {
 pub struct Summary {
     /// Whether a valid component token was at hand (refreshed if it was due).
     pub component_token_ok: bool,
+    /// The component token could not be refreshed and a stored one, still valid, was used.
+    pub component_token_degraded: bool,
     /// Accounts found due.
     pub due: usize,
     /// Accounts refreshed.
@@ -87,53 +95,67 @@ pub struct Summary {
     pub halted_by: Option<i64>,
     /// The deadline came before all due work was done; the next run picks it up.
     pub left_for_next_run: bool,
-    /// (listed, repaired) when the run reconciled.
+    /// (listed, repaired) by the reconciliation, when the run reconciled.
     pub reconciled: Option<(usize, usize)>,
+    /// Whether the reconciliation's pass over the list is complete (else the next one goes on
+    /// from where this one stopped).
+    pub reconcile_pass_done: Option<bool>,
 }
 
 enum Done {
-    Refreshed { rotated: bool, recovered: bool },
+    Refreshed {
+        rotated: bool,
+        recovered: bool,
+    },
     Withdrawn,
     Reauthorization,
-    Settled,
+    /// This many of an account's authorization events were settled, and the failure that
+    /// stopped the rest, if one did.
+    Settled(usize, Option<String>),
     Skipped,
+    /// An event of an account whose events this run already settles: nothing to count.
+    Merged,
     Failed(String),
 }
 
 /// Runs one refresh pass.
+///
+/// The deadline stops the run from starting work, never from finishing it: no account is begun
+/// within `reserve` of the deadline and no WeChat call is started within `finish` of it
+/// ([`calls_until`]), but a call in flight is never cancelled, so a refresh token WeChat handed
+/// back is always written before the run reports.
 pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
     let mut summary = Summary::default();
-    let cutoff = tokio::time::Instant::from_std(
-        options
-            .deadline
-            .checked_sub(options.finish)
-            .unwrap_or(options.deadline),
-    );
-    match tokio::time::timeout_at(cutoff, tokens.component_access_token()).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => {
+    let calls_end = options
+        .deadline
+        .checked_sub(options.finish)
+        .unwrap_or(options.deadline);
+    match calls_until(calls_end, tokens.component_access_token()).await {
+        Ok(_) => {}
+        Err(error) => {
             tracing::error!(%error, "no component token: authorizers cannot be refreshed this run");
-            *summary.failed.entry(reason(&error)).or_default() += 1;
-            return summary;
-        }
-        Err(_) => {
-            tracing::error!("no component token before the deadline");
-            *summary.failed.entry("deadline".into()).or_default() += 1;
-            summary.left_for_next_run = true;
+            let reason = reason(&error);
+            summary.left_for_next_run = reason == "deadline";
+            *summary.failed.entry(reason).or_default() += 1;
             return summary;
         }
     }
     summary.component_token_ok = true;
+    summary.component_token_degraded = tokens.component_token_degraded().await;
 
     let halted = AtomicBool::new(false);
     let halted_by = Mutex::new(None);
     let out_of_time = || Instant::now() + options.reserve >= options.deadline;
+    // Accounts whose authorization events this run settles: one worker per account applies
+    // them in order; the account's other items in the index pass.
+    let settling = Mutex::new(HashSet::new());
 
     // The index is read as the work drains rather than page by page after each page is done,
     // so `concurrency` refreshes stay in flight across page and partition boundaries.
     let steps = due_work(tokens, options, &out_of_time)
         .map(|work| {
-            let (halted, halted_by, out_of_time) = (&halted, &halted_by, &out_of_time);
+            let (halted, halted_by, out_of_time, settling) =
+                (&halted, &halted_by, &out_of_time, &settling);
             async move {
                 let item = match work {
                     Work::Item(item) => item,
@@ -145,13 +167,16 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
                 if out_of_time() {
                     return Step::Done(Done::Failed("deadline".into()));
                 }
-                let done = tokio::time::timeout_at(cutoff, process(tokens, &item, options.rebind))
-                    .await
-                    .unwrap_or_else(|_| {
-                        tracing::warn!(authorizer = %item.authorizer_appid, "cut off at the deadline");
-                        Done::Failed("deadline".into())
-                    });
-                if let Done::Failed(reason) = &done
+                if matches!(item.kind, DueKind::AuthorizationEvent { .. })
+                    && !settling
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(item.authorizer_appid.clone())
+                {
+                    return Step::Done(Done::Merged);
+                }
+                let done = calls_until(calls_end, process(tokens, &item, options.rebind)).await;
+                if let Done::Failed(reason) | Done::Settled(_, Some(reason)) = &done
                     && let Some(code) = halting_errcode(reason)
                 {
                     halted.store(true, Ordering::Relaxed);
@@ -178,8 +203,17 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
                 }
                 Done::Withdrawn => summary.withdrawn += 1,
                 Done::Reauthorization => summary.reauthorization_required += 1,
-                Done::Settled => summary.events_settled += 1,
+                Done::Settled(count, failure) => {
+                    summary.events_settled += count;
+                    if let Some(reason) = failure {
+                        if reason == "deadline" {
+                            summary.left_for_next_run = true;
+                        }
+                        *summary.failed.entry(reason).or_default() += 1;
+                    }
+                }
                 Done::Skipped => summary.skipped += 1,
+                Done::Merged => {}
                 Done::Failed(reason) => {
                     if reason == "deadline" {
                         summary.left_for_next_run = true;
@@ -192,8 +226,18 @@ pub async fn run(tokens: &Tokens, options: &RunOptions) -> Summary {
     summary.halted_by = *halted_by.lock().expect("not poisoned");
 
     if options.reconcile && !out_of_time() {
-        match tokens.reconcile().await {
-            Ok(counts) => summary.reconciled = Some(counts),
+        let until = options
+            .deadline
+            .checked_sub(options.reserve)
+            .unwrap_or(options.deadline);
+        match calls_until(calls_end, tokens.reconcile_until(until)).await {
+            Ok(pass) => {
+                summary.reconciled = Some((pass.listed, pass.repaired));
+                summary.reconcile_pass_done = Some(pass.done);
+                if !pass.done {
+                    summary.left_for_next_run = true;
+                }
+            }
             Err(error) => {
                 tracing::error!(%error, "reconciliation failed");
                 *summary
@@ -298,8 +342,13 @@ async fn process(tokens: &Tokens, item: &DueItem, policy: RebindPolicy) -> Done 
                 AuthorizerRefresh::Withdrawn => Done::Withdrawn,
                 AuthorizerRefresh::ReauthorizationRequired => Done::Reauthorization,
             }),
-        event @ DueKind::AuthorizationEvent { .. } => {
-            settle_event(tokens, item, policy, event).await
+        DueKind::AuthorizationEvent { .. } => {
+            let (settled, result) = settle_events(tokens, &item.authorizer_appid, policy).await;
+            let failure = result.err().map(|error| {
+                tracing::warn!(authorizer = %item.authorizer_appid, %error, "settling events failed");
+                reason(&error)
+            });
+            return Done::Settled(settled, failure);
         }
     };
     result.unwrap_or_else(|error| {
@@ -308,59 +357,152 @@ async fn process(tokens: &Tokens, item: &DueItem, policy: RebindPolicy) -> Done 
     })
 }
 
-/// Acts on an authorization push nobody else acted on: `unauthorized` withdraws the account,
-/// `authorized` / `updateauthorized` complete the authorization as the push would have.
+/// Acts on the authorization pushes of one account that nobody acted on yet, one after the
+/// other in WeChat's `CreateTime` order, so the account ends as the last of them says:
+/// `unauthorized` withdraws it; `authorized` / `updateauthorized` complete the authorization as
+/// the push would have, unless a later `unauthorized` undid it already (`superseded`: its code
+/// is not exchanged) or its code expired first (`expired`: the code is not sent; the account is
+/// taken from api_get_authorizer_list if WeChat lists it). An event that fails stops the
+/// account's later ones until the next run, so they are never applied out of order. Returns how
+/// many were settled, and the failure if one stopped it.
+async fn settle_events(
+    tokens: &Tokens,
+    appid: &str,
+    policy: RebindPolicy,
+) -> (usize, Result<(), TokenError>) {
+    let events = match tokens
+        .store
+        .authorization_events(&tokens.component, appid)
+        .await
+    {
+        Ok(mut events) => {
+            // The sort key orders by CreateTime already; kept stable for equal times.
+            events.sort_by_key(|e| e.create_time);
+            events
+        }
+        Err(error) => return (0, Err(error.into())),
+    };
+    let mut settled = 0;
+    for (index, event) in events.iter().enumerate() {
+        if !event.pending {
+            continue;
+        }
+        let withdrawn_later = events[index + 1..].iter().any(|later| {
+            later.create_time > event.create_time && later.info_type == "unauthorized"
+        });
+        let outcome = match settle_event(tokens, event, withdrawn_later, policy).await {
+            Ok(outcome) => outcome,
+            Err(error) => return (settled, Err(error)),
+        };
+        if let Err(error) = tokens
+            .store
+            .settle_event_as(&tokens.component, appid, &event.sk, outcome, tokens.now())
+            .await
+        {
+            return (settled, Err(error.into()));
+        }
+        settled += 1;
+    }
+    (settled, Ok(()))
+}
+
+/// Acts on one event; returns the outcome to record.
 async fn settle_event(
     tokens: &Tokens,
-    item: &DueItem,
+    event: &AuthorizationEvent,
+    withdrawn_later: bool,
     policy: RebindPolicy,
-    event: &DueKind,
-) -> Result<Done, TokenError> {
-    let DueKind::AuthorizationEvent {
-        info_type,
-        create_time,
-        authorization_code,
-        authorization_code_expired_time,
-        pre_auth_code,
-    } = event
-    else {
-        return Ok(Done::Skipped);
+) -> Result<&'static str, TokenError> {
+    let appid = event.authorizer_appid.as_str();
+    let grant = match (event.info_type.as_str(), &event.grant) {
+        ("unauthorized", _) => {
+            authorization::withdraw(tokens, appid, event.create_time)
+                .await
+                .map_err(flow_error)?;
+            return Ok("applied");
+        }
+        (_, Some(grant)) => grant,
+        _ => return Ok("applied"),
     };
-    let flow_error = |error: FlowError| match error {
+    if withdrawn_later {
+        tracing::info!(
+            authorizer = appid,
+            "authorization withdrawn later: its code is not exchanged"
+        );
+        return Ok("superseded");
+    }
+    let code = grant.authorization_code.as_str();
+    let exchanged = matches!(
+        tokens.store.code_state(&tokens.component, code).await?,
+        Some(CodeState {
+            claim: CodeClaim::Exchanged { .. },
+            ..
+        })
+    );
+    if !exchanged && grant.authorization_code_expired_time <= tokens.now() {
+        recover_expired(tokens, grant, policy).await?;
+        return Ok("expired");
+    }
+    match authorization::complete(tokens, policy, code, Origin::Push(grant)).await {
+        Ok(_) => Ok("applied"),
+        // A code that can no longer be exchanged will not become exchangeable.
+        Err(FlowError::CodeRefused { .. }) => Ok("refused"),
+        Err(error) => Err(flow_error(error)),
+    }
+}
+
+/// An authorization whose code expired before anyone exchanged it: WeChat still lists the
+/// account (with its current refresh token) if the authorization stands. Take it from there and
+/// bind it to the merchant of the link the push names.
+async fn recover_expired(
+    tokens: &Tokens,
+    grant: &AuthorizationGrant,
+    policy: RebindPolicy,
+) -> Result<(), TokenError> {
+    let appid = grant.authorizer_appid.as_str();
+    tracing::warn!(
+        authorizer = appid,
+        "authorization code expired before it was exchanged; looking the account up in api_get_authorizer_list"
+    );
+    if !tokens.recover_from_list(appid).await? {
+        tracing::warn!(authorizer = appid, "not listed: nothing to recover");
+        return Ok(());
+    }
+    let session = match &grant.pre_auth_code {
+        Some(pre_auth_code) => {
+            tokens
+                .store
+                .session_of_pre_auth_code(&tokens.component, pre_auth_code)
+                .await?
+        }
+        None => None,
+    };
+    if let Some(session) = session {
+        tokens
+            .store
+            .bind_merchant(
+                &tokens.component,
+                appid,
+                &session.merchant,
+                &grant.authorization_code,
+                true,
+                policy == RebindPolicy::TakeOver,
+                tokens.now(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn flow_error(error: FlowError) -> TokenError {
+    match error {
         FlowError::Token(error) => error,
         FlowError::Store(error) => TokenError::Store(error),
         other => TokenError::Wechat(crate::wechat::WechatError::Decode {
             api: "authorization",
             message: other.to_string(),
         }),
-    };
-    match (info_type.as_str(), authorization_code) {
-        ("unauthorized", _) => {
-            authorization::withdraw(tokens, &item.authorizer_appid, *create_time)
-                .await
-                .map_err(flow_error)?;
-        }
-        (_, Some(code)) => {
-            let grant = AuthorizationGrant {
-                authorizer_appid: item.authorizer_appid.clone(),
-                authorization_code: code.expose().to_owned(),
-                authorization_code_expired_time: *authorization_code_expired_time,
-                pre_auth_code: pre_auth_code.as_ref().map(|c| c.expose().to_owned()),
-            };
-            match authorization::complete(tokens, policy, code.expose(), Origin::Push(&grant)).await
-            {
-                // A code that can no longer be exchanged will not become exchangeable.
-                Ok(_) | Err(FlowError::CodeRefused { .. }) => {}
-                Err(error) => return Err(flow_error(error)),
-            }
-        }
-        _ => {}
     }
-    tokens
-        .store
-        .settle_event(&item.pk, &item.sk, tokens.now())
-        .await?;
-    Ok(Done::Settled)
 }
 
 /// A short, stable label for a failure, used as a metric dimension.
@@ -369,12 +511,14 @@ pub fn reason(error: &TokenError) -> String {
         TokenError::Wechat(e) => match (e.errcode(), e.kind()) {
             (Some(code), _) => format!("errcode {code}"),
             (None, ErrorKind::Busy) => "unreachable".into(),
+            (None, ErrorKind::OutOfTime) => "deadline".into(),
             (None, _) => "bad answer".into(),
         },
         TokenError::Store(_) => "store".into(),
         TokenError::Secret(_) => "secret".into(),
         TokenError::NoTicket | TokenError::StaleTicket(_) => "no ticket".into(),
         TokenError::RefreshInProgress => "refresh in progress".into(),
+        TokenError::ComponentTokenBackoff { .. } => "component token backoff".into(),
         TokenError::LeaseLost(_) => "lease lost".into(),
         TokenError::Interrupted(_) => "interrupted".into(),
         TokenError::UnknownAuthorizer(_) | TokenError::NotAuthorized { .. } => {

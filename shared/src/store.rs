@@ -21,6 +21,8 @@ use crate::xml::Fields;
 
 mod authorizers;
 mod component_token;
+mod events;
+mod reconcile;
 mod sessions;
 
 pub use authorizers::{
@@ -28,6 +30,7 @@ pub use authorizers::{
     MarkIf, NewAuthorization, RefreshWhen,
 };
 pub use component_token::ComponentTokenState;
+pub use reconcile::{ReconcileCursor, StoredRefreshToken};
 pub use sessions::{Claim, CodeClaim, CodeState, CompletedSession, PreAuthSession, same_code};
 
 /// Partition keys of the `due` index per component.
@@ -158,6 +161,12 @@ pub struct AuthorizationEvent {
     pub received_at: i64,
     /// Whether later work still has to act on it (it is in the `due` index).
     pub pending: bool,
+    /// Its sort key (`event#{CreateTime}#{InfoType}#{digest}`), to settle it by.
+    pub sk: String,
+    /// How it was settled, when the refresher settled it: `applied`, `superseded` (a later
+    /// `unauthorized` came first), `expired` (its code expired before it could be exchanged) or
+    /// `refused` (WeChat refused the code).
+    pub outcome: Option<String>,
 }
 
 impl fmt::Debug for AuthorizationEvent {
@@ -169,6 +178,8 @@ impl fmt::Debug for AuthorizationEvent {
             .field("grant", &self.grant)
             .field("received_at", &self.received_at)
             .field("pending", &self.pending)
+            .field("sk", &self.sk)
+            .field("outcome", &self.outcome)
             .finish()
     }
 }
@@ -430,6 +441,8 @@ impl Store {
                     grant,
                     received_at: get_n(item, "received_at").ok_or(corrupt("no received_at"))?,
                     pending: item.contains_key("due_pk"),
+                    sk: field("sk", "no sk")?,
+                    outcome: get_s(item, "outcome").map(str::to_owned),
                 })
             })
             .collect()

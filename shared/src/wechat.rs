@@ -62,6 +62,8 @@ pub enum ErrorKind {
     TicketInvalid,
     /// 61023: the refresh token is no longer valid.
     RefreshTokenInvalid,
+    /// Not called: the caller's time for starting calls was over ([`calls_until`]).
+    OutOfTime,
     /// Anything else: reported, not retried.
     Other,
 }
@@ -119,6 +121,12 @@ pub enum WechatError {
         /// What could not be read.
         message: String,
     },
+    /// Not sent: the caller's time for starting calls was over ([`calls_until`]).
+    #[error("WeChat {api} was not called: the time for starting calls is over")]
+    OutOfTime {
+        /// The API not called.
+        api: &'static str,
+    },
 }
 
 impl WechatError {
@@ -154,6 +162,7 @@ impl WechatError {
             }
             Self::Status { status, .. } if *status >= 500 => ErrorKind::Busy,
             Self::Status { .. } | Self::Decode { .. } => ErrorKind::Other,
+            Self::OutOfTime { .. } => ErrorKind::OutOfTime,
         }
     }
 
@@ -163,7 +172,7 @@ impl WechatError {
     /// (api_query_auth's single-use code) must not be repeated after such a failure.
     pub fn may_have_been_done(&self) -> bool {
         match self {
-            Self::Unreachable { .. } => false,
+            Self::Unreachable { .. } | Self::OutOfTime { .. } => false,
             Self::Api { errcode, .. } => *errcode == errcode::SYSTEM_BUSY,
             Self::Status { status, .. } => *status >= 500,
             Self::Timeout { .. } | Self::Transport { .. } | Self::Decode { .. } => true,
@@ -178,9 +187,33 @@ impl WechatError {
             | Self::Transport { api, .. }
             | Self::Unreachable { api, .. }
             | Self::Status { api, .. }
-            | Self::Decode { api, .. } => api,
+            | Self::Decode { api, .. }
+            | Self::OutOfTime { api } => api,
         }
     }
+}
+
+tokio::task_local! {
+    /// No call is started after this instant (see [`calls_until`]).
+    static CALLS_UNTIL: tokio::time::Instant;
+}
+
+/// Runs `work` with a limit on when it may start WeChat calls: a call not yet started when
+/// `until` has passed fails at once with [`WechatError::OutOfTime`], while a call already in
+/// flight runs to its answer (or its timeout), so that its caller can store what it returned.
+/// This is how a budget stops work without cutting a call whose answer must be kept: nothing
+/// is cancelled, and at worst a call started just before `until` ends one client timeout later.
+pub async fn calls_until<F: std::future::Future>(until: std::time::Instant, work: F) -> F::Output {
+    CALLS_UNTIL
+        .scope(tokio::time::Instant::from_std(until), work)
+        .await
+}
+
+/// Whether the current task may no longer start calls.
+fn out_of_time() -> bool {
+    CALLS_UNTIL
+        .try_with(|until| tokio::time::Instant::now() >= *until)
+        .unwrap_or(false)
 }
 
 /// A credential that must never be printed.
@@ -401,6 +434,11 @@ impl WechatClient {
     /// The timeout of a call when the configuration gives none.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+    /// How long one call may take at most.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A client of `api_base` (WeChat's `https://api.weixin.qq.com`, or the sandbox) for one
     /// component; every call, its connection included, is bounded by `timeout`.
     pub fn new(api_base: &str, component_appid: &str, timeout: Duration) -> Self {
@@ -586,6 +624,9 @@ impl WechatClient {
         token: Option<(&str, &str)>,
         body: &B,
     ) -> Result<T, WechatError> {
+        if out_of_time() {
+            return Err(WechatError::OutOfTime { api });
+        }
         let url = format!("{}/cgi-bin/{path}", self.api_base);
         let mut request = self.http.post(url).json(body);
         if let Some(token) = token {

@@ -93,6 +93,8 @@ pub async fn refresh(
     if options.concurrency == 0 {
         return Err(RefreshError::NoConcurrency);
     }
+    // No WeChat call starts later than one client timeout and a write before the deadline.
+    options.finish = refresher.tokens.wechat.timeout() + Duration::from_secs(2);
     options.reconcile = request.reconcile;
     options.rebind = refresher.rebind;
     if let Some(partitions) = &request.partitions {
@@ -124,6 +126,12 @@ async fn emit_metrics(refresher: &Refresher, summary: &Summary) {
         .value(
             "ReauthorizationRequired",
             summary.reauthorization_required as f64,
+            "Count",
+        )
+        // 1 while WeChat cannot refresh the component token and the stored one is used.
+        .value(
+            "ComponentTokenDegraded",
+            f64::from(u8::from(summary.component_token_degraded)),
             "Count",
         );
     if let Ok(Some(ticket)) = tokens.store.ticket(&tokens.component).await {

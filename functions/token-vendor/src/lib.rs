@@ -64,9 +64,10 @@ impl Refusal {
                 TokenError::UnknownAuthorizer(_) => StatusCode::NOT_FOUND,
                 TokenError::NotAuthorized { .. } => StatusCode::CONFLICT,
                 TokenError::RefreshInProgress => StatusCode::SERVICE_UNAVAILABLE,
-                TokenError::Wechat(_) | TokenError::NoTicket | TokenError::StaleTicket(_) => {
-                    StatusCode::BAD_GATEWAY
-                }
+                TokenError::Wechat(_)
+                | TokenError::ComponentTokenBackoff { .. }
+                | TokenError::NoTicket
+                | TokenError::StaleTicket(_) => StatusCode::BAD_GATEWAY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -82,7 +83,7 @@ impl Refusal {
                 TokenError::UnknownAuthorizer(_) => "unknown_authorizer",
                 TokenError::NotAuthorized { .. } => "not_authorized",
                 TokenError::RefreshInProgress => "refresh_in_progress",
-                TokenError::Wechat(_) => "wechat_error",
+                TokenError::Wechat(_) | TokenError::ComponentTokenBackoff { .. } => "wechat_error",
                 TokenError::NoTicket | TokenError::StaleTicket(_) => "no_ticket",
                 _ => "internal",
             },

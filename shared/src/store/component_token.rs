@@ -17,6 +17,8 @@ pub struct ComponentTokenState {
     pub issued_at: i64,
     /// Until when a caller holds the refresh lease (Unix seconds).
     pub lease_until: Option<i64>,
+    /// WeChat failed the last refresh: nobody tries again before this (Unix seconds).
+    pub refresh_failed_until: Option<i64>,
 }
 
 impl Store {
@@ -31,11 +33,13 @@ impl Store {
             expires_at: get_n(&item, "expires_at").unwrap_or(0),
             issued_at: get_n(&item, "issued_at").unwrap_or(0),
             lease_until: get_n(&item, "lease_until"),
+            refresh_failed_until: get_n(&item, "refresh_failed_until"),
         }))
     }
 
-    /// Takes the refresh lease if nobody holds it and the token needs refreshing: it expires
-    /// before `refresh_before`, or it is still `failed` (the token an API call just refused).
+    /// Takes the refresh lease if nobody holds it, no failed refresh asked callers to wait
+    /// (`refresh_failed_until`), and the token needs refreshing: it expires before
+    /// `refresh_before`, or it is still `failed` (the token an API call just refused).
     /// Returns whether this caller now holds the lease.
     pub async fn acquire_component_lease(
         &self,
@@ -59,7 +63,9 @@ impl Store {
             .key("sk", s(SK))
             .update_expression("SET lease_owner = :owner, lease_until = :until")
             .condition_expression(format!(
-                "(attribute_not_exists(lease_until) OR lease_until < :now) AND {needs_refresh}"
+                "(attribute_not_exists(lease_until) OR lease_until < :now) \
+                 AND (attribute_not_exists(refresh_failed_until) OR refresh_failed_until <= :now) \
+                 AND {needs_refresh}"
             ))
             .expression_attribute_names("#token", "token")
             .expression_attribute_values(":owner", s(owner))
@@ -89,7 +95,7 @@ impl Store {
             .key("sk", s(SK))
             .update_expression(
                 "SET #token = :token, issued_at = :issued, expires_at = :expires \
-                 REMOVE lease_owner, lease_until",
+                 REMOVE lease_owner, lease_until, refresh_failed_until",
             )
             .condition_expression("lease_owner = :owner")
             .expression_attribute_names("#token", "token")
@@ -116,6 +122,29 @@ impl Store {
             .key("sk", s(SK))
             .update_expression("REMOVE lease_owner, lease_until")
             .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        applied(result, "UpdateItem").map(|_| ())
+    }
+
+    /// Gives the lease back after WeChat failed a refresh, and asks every caller not to try
+    /// again before `retry_at` (they use the stored token while it is valid).
+    pub async fn record_component_refresh_failure(
+        &self,
+        component: &str,
+        owner: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(component))
+            .key("sk", s(SK))
+            .update_expression("SET refresh_failed_until = :retry REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":retry", n(retry_at))
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;

@@ -111,13 +111,14 @@ impl Tokens {
         if let Err(error) = &result
             && !matches!(error, TokenError::Interrupted(_) | TokenError::LeaseLost(_))
         {
+            // Stopped by the caller's time before a call started: nothing failed, due again now.
+            let retry_at = if error.wechat_kind() == Some(ErrorKind::OutOfTime) {
+                now
+            } else {
+                now + self.settings.failure_retry.as_secs() as i64
+            };
             self.store
-                .release_authorizer_lease(
-                    &self.component,
-                    authorizer_appid,
-                    &self.owner,
-                    now + self.settings.failure_retry.as_secs() as i64,
-                )
+                .release_authorizer_lease(&self.component, authorizer_appid, &self.owner, retry_at)
                 .await?;
         }
         result

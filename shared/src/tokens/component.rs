@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 use super::{AccessToken, TokenError, Tokens, calls::jitter};
 use crate::wechat::{ErrorKind, Secret};
 
+/// The least life left in a stored token that callers still use when it cannot be refreshed.
+const USABLE_FOR_AT_LEAST: i64 = 60;
+
 /// A component token held in memory, and until when it may be used without the store.
 pub(super) struct CachedToken {
     pub(super) token: Secret,
@@ -26,6 +29,12 @@ impl Tokens {
 
     /// Like [`Self::component_access_token`], but `failed` (a token an API just refused) is
     /// replaced rather than returned.
+    ///
+    /// Degrades rather than stops: when WeChat fails the refresh, the stored token is used while
+    /// it is valid (the refresh margin leaves it 20 minutes), and the failure is recorded so that
+    /// no caller tries again before [`TokenSettings::component_refresh_backoff`] has passed.
+    ///
+    /// [`TokenSettings::component_refresh_backoff`]: super::TokenSettings::component_refresh_backoff
     pub(super) async fn component_token_other_than(
         &self,
         failed: Option<&str>,
@@ -47,20 +56,54 @@ impl Tokens {
                 self.cache_component_token(token, *expires_at);
                 return Ok(AccessToken::new(token, *expires_at));
             }
-            if let Some(token) = self.refresh_component_token(failed).await? {
+            // Still usable for a while: what callers get while a refresh is under way or failed.
+            let usable = current
+                .as_ref()
+                .filter(|(_, expires_at)| *expires_at > now + USABLE_FOR_AT_LEAST)
+                .map(|(token, expires_at)| AccessToken::new(token, *expires_at));
+            let backoff_until = state
+                .as_ref()
+                .and_then(|s| s.refresh_failed_until)
+                .filter(|until| *until > now);
+            if backoff_until.is_none() {
+                match self.refresh_component_token(failed).await {
+                    Ok(Some(token)) => return Ok(token),
+                    Ok(None) => {}
+                    Err(error) => {
+                        let Some(token) = usable else {
+                            return Err(error);
+                        };
+                        tracing::warn!(%error, expires_in = token.expires_at - now,
+                            "the component token could not be refreshed; using the stored one while it is valid");
+                        return Ok(token);
+                    }
+                }
+            }
+            // Someone else holds the lease, or a failed refresh asked to wait: the current token
+            // while it lasts.
+            if let Some(token) = usable {
                 return Ok(token);
             }
-            // Someone else holds the lease: their token, or the current one while it lasts.
-            if let Some((token, expires_at)) = current
-                && expires_at > now + 60
-            {
-                return Ok(AccessToken::new(&token, expires_at));
+            if let Some(until) = backoff_until {
+                return Err(TokenError::ComponentTokenBackoff {
+                    retry_in: until - now,
+                });
             }
             if Instant::now() >= deadline {
                 return Err(TokenError::RefreshInProgress);
             }
             tokio::time::sleep(jitter(Duration::from_millis(150))).await;
         }
+    }
+
+    /// Whether the component token is being used past its refresh because WeChat failed the
+    /// refresh (the run's report says so).
+    pub async fn component_token_degraded(&self) -> bool {
+        let now = self.now();
+        matches!(
+            self.store.component_token(&self.component).await,
+            Ok(Some(state)) if state.refresh_failed_until.is_some_and(|until| until > now)
+        )
     }
 
     /// Refreshes the component token if it is due (or is still `failed`) and this caller wins
@@ -104,9 +147,22 @@ impl Tokens {
                 Ok(Some(AccessToken::new(&token, now + expires_in)))
             }
             Err(error) => {
-                self.store
-                    .release_component_lease(&self.component, &self.owner)
-                    .await?;
+                // WeChat failed (down, refusing, quota): every caller waiting out the backoff
+                // instead of retrying at once. A ticket it refused was asked to be pushed again,
+                // and a call not started for lack of time failed nothing: try again at once.
+                let wechat_failed = error.wechat_kind().is_some_and(|kind| {
+                    !matches!(kind, ErrorKind::TicketInvalid | ErrorKind::OutOfTime)
+                });
+                if wechat_failed {
+                    let retry_at = now + self.settings.component_refresh_backoff.as_secs() as i64;
+                    self.store
+                        .record_component_refresh_failure(&self.component, &self.owner, retry_at)
+                        .await?;
+                } else {
+                    self.store
+                        .release_component_lease(&self.component, &self.owner)
+                        .await?;
+                }
                 Err(error)
             }
         }

@@ -20,6 +20,7 @@ mod reconcile;
 
 pub use calls::jitter;
 pub use exchange::ExchangeError;
+pub use reconcile::ReconcilePass;
 
 use crate::secrets::SecretCache;
 use crate::store::{Store, StoreError};
@@ -51,6 +52,10 @@ pub struct TokenSettings {
     /// store again (zero: always read it). Keep it well under WeChat's 5 minutes during which
     /// a superseded token still works; a refused one is dropped at once either way.
     pub component_token_cache: Duration,
+    /// After WeChat failed a refresh of the component token, nobody tries again for this long
+    /// (recorded in the store, so it holds across callers); meanwhile the stored token is used
+    /// while it is valid.
+    pub component_refresh_backoff: Duration,
 }
 
 impl Default for TokenSettings {
@@ -65,6 +70,7 @@ impl Default for TokenSettings {
             busy_backoff: Duration::from_millis(200),
             failure_retry: Duration::from_secs(5 * 60),
             component_token_cache: Duration::ZERO,
+            component_refresh_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -90,6 +96,15 @@ pub enum TokenError {
     /// Another caller holds the refresh lease and no usable token is stored.
     #[error("another caller is refreshing the token and no valid one is available yet")]
     RefreshInProgress,
+    /// The component token could not be refreshed, no valid one is stored, and the next
+    /// attempt waits for the backoff (seconds).
+    #[error(
+        "the component token could not be refreshed and no valid one is stored; next attempt in {retry_in} s"
+    )]
+    ComponentTokenBackoff {
+        /// Seconds until the next attempt.
+        retry_in: i64,
+    },
     /// The appid has no stored authorizer.
     #[error("authorizer {0} is not stored")]
     UnknownAuthorizer(String),

@@ -453,10 +453,10 @@ async fn a_run_against_a_throttled_table_changes_nothing_and_the_next_run_comple
 
 /// api_authorizer_token hangs (30 s, far past the client's timeout) near the end of a run, with
 /// the deployment's settings (5 s timeout, 3 retries of a call that failed for the network,
-/// 10 s reserve): one account's retries alone take longer than the reserve, so the run cuts what
-/// is still in flight shortly before its deadline and reports it, instead of being killed by
-/// Lambda. No token changed; the accounts cut are due again when their lease lapses, the others
-/// at once, and the next run refreshes all of them.
+/// 10 s reserve, no call started in the last 7 s): one account's retries alone take longer than
+/// the reserve, so the run stops starting retries before its deadline (a call in flight is never
+/// cut: its answer would be stored) and reports, instead of being killed by Lambda. No token
+/// changed; the accounts stopped are due again at once, and the next run refreshes all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wechat_hanging_past_the_deadline_leaves_work_for_the_next_run() {
     let platform = frozen_platform(|_| {}).await;
@@ -510,7 +510,7 @@ async fn wechat_hanging_past_the_deadline_leaves_work_for_the_next_run() {
     let summary = refresh::run(&tokens, &options).await;
     let ended = Instant::now();
 
-    // The accounts started were cut before WeChat's retries were over; the index was not read
+    // The accounts started stopped retrying before WeChat's retries were over; the index was not read
     // further once too little time was left, so the others were not touched at all.
     let cut = summary.failed.get("deadline").copied().unwrap_or(0);
     assert!(summary.component_token_ok, "{summary:?}");
@@ -525,9 +525,22 @@ async fn wechat_hanging_past_the_deadline_leaves_work_for_the_next_run() {
         let calls = platform.sandbox.calls_for("api_authorizer_token", appid);
         assert!(
             calls < u64::from(attempts),
-            "{appid}: {calls} calls, cut before all {attempts} attempts"
+            "{appid}: {calls} calls, stopped before all {attempts} attempts"
         );
         tried += usize::from(calls > 0);
+        if calls > 0 {
+            let record = tokens
+                .store
+                .authorizer(&platform.component, appid)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (record.lease_until, record.due_at),
+                (None, Some(platform.sandbox.now())),
+                "{appid}: released, due again at once"
+            );
+        }
         assert_eq!(
             stored(&tokens, appid).await.0,
             before[appid].0,
@@ -550,7 +563,7 @@ async fn wechat_hanging_past_the_deadline_leaves_work_for_the_next_run() {
         options.reserve,
     );
 
-    // WeChat answers again; a minute later the leases of the accounts cut have lapsed.
+    // WeChat answers again (a minute later, as in the deployment's schedule).
     platform.sandbox.clear_faults();
     platform.sandbox.advance(Duration::from_secs(61));
     let summary = run(&tokens, Duration::from_secs(60), 4).await;
