@@ -8,7 +8,7 @@
 #   scripts/services.sh install-lambda  install cargo-lambda into .local/lambda-venv (watch, invoke)
 #   scripts/services.sh install-browser  install Debian's chromium, chromium-driver and a CJK font
 #                                     for the browser test (apt-get, once; later runs are no-ops)
-#   scripts/services.sh start         start both services, create the table, seed the secret,
+#   scripts/services.sh start         start both services, create the table, seed the secrets,
 #                                     write .local/services.env
 #   scripts/services.sh stop          stop what start started, remove .local/services.env
 #   scripts/services.sh run CMD...    install, start, run CMD with the services' environment, stop
@@ -50,6 +50,9 @@ COMPONENT_APPID=wxb11529c136998cb6
 REGION=us-east-1
 # WeChat's published sample values for the message scheme.
 SECRET_JSON='{"component_appsecret": "local-component-appsecret", "token": "pamtest", "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}'
+# The key merchant links are signed with (template.yaml generates a random one in AWS).
+LINK_SECRET_ID=wxopen/local-links
+LINK_KEY=local-link-signing-key-not-for-production-0123456789abcdef
 
 READY_TIMEOUT_SECS=60
 
@@ -287,6 +290,7 @@ export AWS_CONFIG_FILE=/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export TABLE_NAME=$TABLE_NAME
 export SECRET_ID=$SECRET_ID
+export LINK_SECRET_ID=$LINK_SECRET_ID
 export COMPONENT_APPID=$COMPONENT_APPID
 EOF
 
@@ -298,20 +302,23 @@ EOF
         unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN
         "$VENV/bin/python" scripts/create_table.py --template template.yaml --resource StateTable \
             --table-name "$TABLE_NAME" "${quiet_arg[@]}" &&
-        SECRET_JSON="$SECRET_JSON" "$VENV/bin/python" - <<'EOF'
+        SECRET_JSON="$SECRET_JSON" LINK_KEY="$LINK_KEY" "$VENV/bin/python" - <<'EOF'
 import os, boto3
 sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
-name, value = os.environ["SECRET_ID"], os.environ["SECRET_JSON"]
-try:
-    sm.create_secret(Name=name, SecretString=value)
-except sm.exceptions.ResourceExistsException:
-    sm.put_secret_value(SecretId=name, SecretString=value)
-assert sm.get_secret_value(SecretId=name)["SecretString"] == value
+for name, value in [
+    (os.environ["SECRET_ID"], os.environ["SECRET_JSON"]),
+    (os.environ["LINK_SECRET_ID"], os.environ["LINK_KEY"]),
+]:
+    try:
+        sm.create_secret(Name=name, SecretString=value)
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=value)
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == value
 EOF
     ) || start_failed
     mv "$env_tmp" "$ENV_FILE"
     say "DynamoDB Local on 127.0.0.1:$ddb_port (pid $ddb_pid), moto on 127.0.0.1:$sm_port (pid $sm_pid)"
-    say "table $TABLE_NAME and secret $SECRET_ID ready; environment in $ENV_FILE"
+    say "table $TABLE_NAME and secrets $SECRET_ID, $LINK_SECRET_ID ready; environment in $ENV_FILE"
 }
 
 start_failed() {

@@ -3,7 +3,7 @@
 //! One module per concept: [`config`] (the environment contract), [`secrets`] (the platform's
 //! secret), [`crypto`] (WeChat's message scheme), [`push`] (pushes and their messages),
 //! [`store`] (DynamoDB state), [`message`] and [`handoff`] (authorized accounts' messages and
-//! where they go), [`release_check`] (全网发布).
+//! where they go), [`release_check`] (全网发布), [`links`] (the merchant links the platform signs).
 
 pub mod authorization;
 pub mod aws;
@@ -12,6 +12,7 @@ pub mod config;
 pub use wxopen_crypto as crypto;
 pub mod handoff;
 pub mod html;
+pub mod links;
 pub mod message;
 pub mod metrics;
 pub mod push;

@@ -113,10 +113,31 @@ impl Service {
         )
     }
 
-    /// The merchant opens our link and clicks through to WeChat's page; returns that page's
-    /// URL and the Referer the browser sends with it.
+    /// The link the platform mints for the link parameters in `query` (`merchant=..&..`),
+    /// valid for the default time: the full URL on our origin.
+    pub async fn link(&self, query: &str) -> String {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let params = wxopen::authorization::LinkParams::parse(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        })
+        .unwrap();
+        self.app
+            .link
+            .mint(params, wxopen::links::DEFAULT_TTL)
+            .await
+            .unwrap()
+            .url
+    }
+
+    /// The merchant opens the link minted for `query` and clicks through to WeChat's page;
+    /// returns that page's URL and the Referer the browser sends with it.
     pub async fn open_wechat_page(&self, query: &str) -> (String, String) {
-        let landing_url = self.url(&format!("/authorize?{query}"));
+        let landing_url = self.link(query).await;
         let landing = self.http.get(&landing_url).send().await.unwrap();
         assert_eq!(landing.status(), StatusCode::OK);
         assert_eq!(
