@@ -11,10 +11,12 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
+use wxopen::authorization::{LinkError, LinkParams};
+use wxopen::links::{self, MintFailure, Minted};
 use wxopen::store::{AuthorizerStatus, RefreshWhen, authorizer_pk};
 use wxopen::tokens::{AuthorizerRefresh, TokenError, Tokens};
 use wxopen::wechat::{AuthorizerProfile, WechatError};
-use wxopen::{SecretError, StoreError, unix_now};
+use wxopen::{Config, ConfigError, SecretError, StoreError, unix_now};
 
 /// The sort key of an authorizer's own item (the same partition also holds its events).
 const AUTHORIZER_SK: &str = "authorizer";
@@ -29,6 +31,12 @@ pub enum AdminError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Wechat(#[from] WechatError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Mint(#[from] MintFailure),
     #[error("authorizer {appid} is not stored for component {component}")]
     UnknownAuthorizer { component: String, appid: String },
     #[error("authorizer {appid} is {status}; only authorized accounts can be refreshed")]
@@ -52,11 +60,51 @@ pub enum Command {
     PushTicket,
     /// Compare the store with WeChat's list of authorizers and repair what differs.
     Reconcile,
+    /// Mint a merchant's authorization link (signed with the link key; needs PUBLIC_BASE_URL,
+    /// and LINK_SECRET_ID unless the key is the default `{SECRET_ID}-links`).
+    Link(LinkArgs),
 }
 
-/// Runs one command.
-pub async fn execute(tokens: &Tokens, command: &Command) -> Result<Output, AdminError> {
+/// `link`'s options.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct LinkArgs {
+    /// The platform's own id for the merchant (1 to 64 letters, digits, '-', '_', '.', ':').
+    #[arg(long)]
+    pub merchant: String,
+    /// Which accounts the administrator may pick: 1 official accounts, 2 mini programs, 3 both.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub auth_type: Option<u8>,
+    /// Authorize this one account only (wins over --auth-type).
+    #[arg(long)]
+    pub biz_appid: Option<String>,
+    /// WeChat's PC page (QR code) or mobile page; without it, the merchant's browser decides.
+    #[arg(long, value_parser = ["pc", "mobile"])]
+    pub mode: Option<String>,
+    /// How long the link is valid, in seconds (60 to 604800; 86400 by default).
+    #[arg(long)]
+    pub ttl: Option<u64>,
+}
+
+/// Runs one command against the deployment `config` describes.
+pub async fn execute(
+    config: &Config,
+    aws: &aws_config::SdkConfig,
+    command: &Command,
+) -> Result<Output, AdminError> {
+    let tokens = &Tokens::from_config(config, aws);
     Ok(match command {
+        Command::Link(args) => {
+            let public_base_url = config
+                .public_base_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("PUBLIC_BASE_URL"))?;
+            let keys = links::key_cache(
+                aws_sdk_secretsmanager::Client::new(aws),
+                &config.link_secret_id,
+                config.secret_max_age,
+            );
+            Output::Link(link(&keys, public_base_url, args, unix_now()).await?)
+        }
         Command::List => Output::List(list(tokens).await?),
         Command::Show { appid } => Output::Show(Box::new(show(tokens, appid).await?)),
         Command::Refresh { appid } => Output::Refresh(refresh(tokens, appid).await?),
@@ -214,6 +262,7 @@ pub enum Output {
     RefreshComponent(ComponentTokenReport),
     PushTicket(PushTicketReport),
     Reconcile(ReconcileReport),
+    Link(Minted),
 }
 
 impl Output {
@@ -237,6 +286,8 @@ impl Output {
             Self::RefreshComponent(report) => report.text(),
             Self::PushTicket(report) => report.text(),
             Self::Reconcile(report) => report.text(),
+            // The link alone on its line, for scripts and copying.
+            Self::Link(minted) => format!("{}\n", minted.url),
         }
     }
 
@@ -249,12 +300,34 @@ impl Output {
             Self::RefreshComponent(v) => serde_json::to_string_pretty(v),
             Self::PushTicket(v) => serde_json::to_string_pretty(v),
             Self::Reconcile(v) => serde_json::to_string_pretty(v),
+            Self::Link(v) => serde_json::to_string_pretty(v),
         };
         json.expect("results serialise") + "\n"
     }
 }
 
 // ---- commands ----
+
+/// A merchant's link, signed with the key in `keys`, valid from `now` for `--ttl`.
+pub async fn link(
+    keys: &links::LinkKeyCache,
+    public_base_url: &str,
+    args: &LinkArgs,
+    now: i64,
+) -> Result<Minted, AdminError> {
+    let auth_type = args.auth_type.map(|t| t.to_string());
+    let params = LinkParams::parse(|name| match name {
+        "merchant" => Some(args.merchant.as_str()),
+        "auth_type" => auth_type.as_deref(),
+        "biz_appid" => args.biz_appid.as_deref(),
+        "mode" => args.mode.as_deref(),
+        _ => None,
+    })?;
+    let ttl = args
+        .ttl
+        .map_or(links::DEFAULT_TTL, std::time::Duration::from_secs);
+    Ok(links::mint_url(keys, public_base_url, params, now, ttl).await?)
+}
 
 /// Every authorizer of the component, sorted by appid.
 ///

@@ -142,6 +142,40 @@ pub fn mint(
     })
 }
 
+/// A freshly signed link, as `POST /links` and `wxopen-admin link --json` give it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Minted {
+    /// The full link on the platform's origin.
+    pub url: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MintFailure {
+    #[error(transparent)]
+    Request(#[from] MintError),
+    #[error(transparent)]
+    Key(SecretError),
+}
+
+/// Signs `params` for `ttl` from `now` with the key in `keys`: the full link on
+/// `public_base_url`.
+pub async fn mint_url(
+    keys: &LinkKeyCache,
+    public_base_url: &str,
+    params: LinkParams,
+    now: i64,
+    ttl: Duration,
+) -> Result<Minted, MintFailure> {
+    let key = keys.keys().await.map_err(MintFailure::Key)?;
+    let link = mint(&key, params, now, ttl)?;
+    Ok(Minted {
+        url: link.url(public_base_url),
+        expires_at: link.expires_at,
+    })
+}
+
 /// Why `GET /authorize` refused a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LinkRefusal {

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 use wxopen::authorization::{self, LinkParams, LinkRequest, Pages};
 use wxopen::html::{self, escape};
-use wxopen::links::{self, LinkKeyCache, SignedLink};
+use wxopen::links::{self, LinkKeyCache, MintFailure, Minted, SignedLink};
 use wxopen::tokens::Tokens;
 use wxopen::{Config, ConfigError};
 
@@ -44,10 +44,6 @@ impl AuthLink {
             .public_base_url
             .clone()
             .ok_or(ConfigError::Missing("PUBLIC_BASE_URL"))?;
-        let link_secret_id = config
-            .link_secret_id
-            .clone()
-            .ok_or(ConfigError::Missing("LINK_SECRET_ID"))?;
         Ok(Self {
             tokens: Tokens::from_config(config, aws).caching_component_token(),
             pages: Pages {
@@ -57,7 +53,7 @@ impl AuthLink {
             },
             link_key: links::key_cache(
                 aws_sdk_secretsmanager::Client::new(aws),
-                link_secret_id,
+                &config.link_secret_id,
                 config.secret_max_age,
             ),
         })
@@ -65,30 +61,15 @@ impl AuthLink {
 
     /// A link for `params`, valid for `ttl` from now.
     pub async fn mint(&self, params: LinkParams, ttl: Duration) -> Result<Minted, MintFailure> {
-        let key = self.link_key.keys().await.map_err(MintFailure::Key)?;
-        let link =
-            links::mint(&key, params, self.tokens.now(), ttl).map_err(MintFailure::Request)?;
-        Ok(Minted {
-            url: link.url(&self.pages.public_base_url),
-            expires_at: link.expires_at,
-        })
+        links::mint_url(
+            &self.link_key,
+            &self.pages.public_base_url,
+            params,
+            self.tokens.now(),
+            ttl,
+        )
+        .await
     }
-}
-
-/// A freshly signed link, as `POST /links` and `wxopen-admin link --json` print it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Minted {
-    pub url: String,
-    /// Unix seconds.
-    pub expires_at: i64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum MintFailure {
-    #[error(transparent)]
-    Request(#[from] links::MintError),
-    #[error(transparent)]
-    Key(wxopen::SecretError),
 }
 
 /// The Lambda handler: `POST /links`, else `GET /authorize`.
