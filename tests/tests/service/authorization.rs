@@ -579,3 +579,78 @@ async fn a_session_tries_only_a_few_codes_at_the_callback() {
     );
     assert_eq!(s.sandbox.calls_to("api_query_auth"), asked);
 }
+
+/// The template throttles every route, the merchant-facing routes that call WeChat more
+/// strictly, and puts `POST /links` behind IAM with the link key's secret its own.
+#[test]
+fn the_template_throttles_the_public_routes_and_keeps_minting_behind_iam() {
+    use serde_yaml_ng::Value;
+    let template: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    // `!Ref Name` as the name it refers to.
+    let reference = |value: &Value| match value {
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str().unwrap().to_owned(),
+        other => panic!("not a !Ref: {other:?}"),
+    };
+    let default = |parameter: &str| {
+        template["Parameters"][parameter]["Default"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{parameter} has a numeric default"))
+    };
+    let resources = &template["Resources"];
+    let api = &resources["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    let (rate, burst) = (
+        reference(&api["ThrottlingRateLimit"]),
+        reference(&api["ThrottlingBurstLimit"]),
+    );
+    let mut throttled_public = Vec::new();
+    for (name, resource) in resources.as_mapping().unwrap() {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (event_name, event) in events {
+            let properties = &event["Properties"];
+            let Some(path) = properties["Path"].as_str() else {
+                continue;
+            };
+            if path == "/authorize" || path == "/authorize/callback" {
+                let settings = &properties["RouteSettings"];
+                let (route_rate, route_burst) = (
+                    reference(&settings["ThrottlingRateLimit"]),
+                    reference(&settings["ThrottlingBurstLimit"]),
+                );
+                assert!(
+                    default(&route_rate) < default(&rate),
+                    "{name:?} {event_name:?}"
+                );
+                assert!(
+                    default(&route_burst) < default(&burst),
+                    "{name:?} {event_name:?}"
+                );
+                throttled_public.push(path);
+            }
+        }
+    }
+    throttled_public.sort();
+    assert_eq!(throttled_public, ["/authorize", "/authorize/callback"]);
+
+    let link = &resources["AuthLinkFunction"]["Properties"];
+    let mint = &link["Events"]["MintLink"]["Properties"];
+    assert_eq!(
+        (&mint["Path"], &mint["Method"], &mint["Auth"]["Authorizer"]),
+        (
+            &Value::from("/links"),
+            &Value::from("POST"),
+            &Value::from("AWS_IAM")
+        )
+    );
+    assert_eq!(
+        reference(&link["Environment"]["Variables"]["LINK_SECRET_ID"]),
+        "LinkKeySecret"
+    );
+    let key = &resources["LinkKeySecret"]["Properties"]["GenerateSecretString"];
+    assert!(key["PasswordLength"].as_u64().unwrap() >= wxopen::links::MIN_KEY_LEN as u64);
+    assert!(key.get("SecretStringTemplate").is_none(), "a plain string");
+}
