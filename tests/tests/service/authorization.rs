@@ -654,3 +654,48 @@ fn the_template_throttles_the_public_routes_and_keeps_minting_behind_iam() {
     assert!(key["PasswordLength"].as_u64().unwrap() >= wxopen::links::MIN_KEY_LEN as u64);
     assert!(key.get("SecretStringTemplate").is_none(), "a plain string");
 }
+
+/// API Gateway's access log records the route key, never the path or query string (the
+/// callback's auth_code, links' signatures); the table has point-in-time recovery.
+#[test]
+fn the_template_logs_no_query_strings_and_keeps_the_table_recoverable() {
+    use serde_yaml_ng::Value;
+    let template: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let resources = &template["Resources"];
+    let format = resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+        .as_str()
+        .unwrap();
+    let variables: Vec<&str> = format
+        .split("$context.")
+        .skip(1)
+        .map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(variables.contains(&"routeKey"), "{variables:?}");
+    for variable in &variables {
+        assert!(
+            [
+                "requestId",
+                "requestTimeEpoch",
+                "identity.sourceIp",
+                "routeKey",
+                "status",
+                "responseLength",
+                "responseLatency",
+                "integrationErrorMessage",
+            ]
+            .contains(variable),
+            "$context.{variable} may carry the path or query string"
+        );
+    }
+    assert_eq!(
+        resources["StateTable"]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+}
