@@ -160,8 +160,8 @@ fn link(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-#[test]
-fn the_binary_mints_links_the_link_function_accepts() {
+#[tokio::test]
+async fn the_binary_mints_links_the_link_function_accepts() {
     let before = wxopen::unix_now();
     let printed = link(&[
         "--merchant",
@@ -193,9 +193,13 @@ fn the_binary_mints_links_the_link_function_accepts() {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let key = wxopen::links::LinkKey::from_secret(
-        "local-link-signing-key-not-for-production-0123456789abcdef",
+    let key = wxopen::links::key_cache(
+        aws_sdk_secretsmanager::Client::new(&wxopen::aws::load().await),
+        "wxopen/local-links",
+        Duration::from_secs(60),
     )
+    .keys()
+    .await
     .unwrap();
     let params = wxopen::authorization::LinkParams::parse(get).unwrap();
     let signed = wxopen::links::verify(&key, params, get("expires"), get("sig"), before).unwrap();

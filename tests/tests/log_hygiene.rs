@@ -424,6 +424,22 @@ async fn no_secret_or_token_reaches_a_log_line() {
         );
     }
 
+    // The key links are signed with never shows: a link minted, refused altered and expired.
+    let link_key = aws_sdk_secretsmanager::Client::new(&s.aws)
+        .get_secret_value()
+        .secret_id(std::env::var("LINK_SECRET_ID").unwrap())
+        .send()
+        .await
+        .unwrap();
+    harvest.add("link key", link_key.secret_string().unwrap());
+    let minted = s.link("merchant=logs-links").await;
+    let (status, _) = s
+        .get(&minted.replace("merchant=logs-links", "merchant=logs-other"))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = s.get(&s.url("/authorize?merchant=logs-links&go=1")).await;
+    assert_eq!(status, 403);
+
     // ----- errors -----
     let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
     let now = wxopen::unix_now();
