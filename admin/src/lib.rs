@@ -315,14 +315,12 @@ pub async fn link(
     args: &LinkArgs,
     now: i64,
 ) -> Result<Minted, AdminError> {
-    let auth_type = args.auth_type.map(|t| t.to_string());
-    let params = LinkParams::parse(|name| match name {
-        "merchant" => Some(args.merchant.as_str()),
-        "auth_type" => auth_type.as_deref(),
-        "biz_appid" => args.biz_appid.as_deref(),
-        "mode" => args.mode.as_deref(),
-        _ => None,
-    })?;
+    let params = LinkParams::from_fields(
+        &args.merchant,
+        args.auth_type,
+        args.biz_appid.as_deref(),
+        args.mode.as_deref(),
+    )?;
     let ttl = args
         .ttl
         .map_or(links::DEFAULT_TTL, std::time::Duration::from_secs);

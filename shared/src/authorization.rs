@@ -154,6 +154,23 @@ impl LinkParams {
         })
     }
 
+    /// Validates a link's parameters given as fields (`POST /links`, `wxopen-admin link`).
+    pub fn from_fields(
+        merchant: &str,
+        auth_type: Option<u8>,
+        biz_appid: Option<&str>,
+        mode: Option<&str>,
+    ) -> Result<Self, LinkError> {
+        let auth_type = auth_type.map(|t| t.to_string());
+        Self::parse(|name| match name {
+            "merchant" => Some(merchant),
+            "auth_type" => auth_type.as_deref(),
+            "biz_appid" => biz_appid,
+            "mode" => mode,
+            _ => None,
+        })
+    }
+
     /// The request, with the page chosen: without `mode`, the mobile page inside WeChat (its
     /// User-Agent says MicroMessenger) and the PC page elsewhere.
     pub fn resolve(&self, user_agent: Option<&str>) -> LinkRequest {

@@ -116,19 +116,9 @@ impl Service {
     /// The link the platform mints for the link parameters in `query` (`merchant=..&..`),
     /// valid for the default time: the full URL on our origin.
     pub async fn link(&self, query: &str) -> String {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        let params = wxopen::authorization::LinkParams::parse(|name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        })
-        .unwrap();
         self.app
             .link
-            .mint(params, wxopen::links::DEFAULT_TTL)
+            .mint(link_params(query), wxopen::links::DEFAULT_TTL)
             .await
             .unwrap()
             .url
@@ -262,6 +252,20 @@ impl Service {
             .nick_name
             .clone()
     }
+}
+
+/// The link parameters in `query` (`merchant=..&auth_type=..`), validated.
+pub fn link_params(query: &str) -> wxopen::authorization::LinkParams {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    wxopen::authorization::LinkParams::parse(|name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    })
+    .unwrap()
 }
 
 /// The text between the first `start` and the `end` after it.

@@ -129,15 +129,13 @@ pub async fn mint_link(link: &AuthLink, request: &Request) -> Response<String> {
             );
         }
     };
-    let auth_type = body.auth_type.map(|t| t.to_string());
-    let param = |name: &str| match name {
-        "merchant" => Some(body.merchant.as_str()),
-        "auth_type" => auth_type.as_deref(),
-        "biz_appid" => body.biz_appid.as_deref(),
-        "mode" => body.mode.as_deref(),
-        _ => None,
-    };
-    let params = match LinkParams::parse(param) {
+    let params = LinkParams::from_fields(
+        &body.merchant,
+        body.auth_type,
+        body.biz_appid.as_deref(),
+        body.mode.as_deref(),
+    );
+    let params = match params {
         Ok(params) => params,
         Err(error) => return refuse(400, "bad_request", &error.to_string()),
     };

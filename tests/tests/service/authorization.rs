@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use wxopen::authorization::RebindPolicy;
 use wxopen::store::AuthorizerStatus;
-use wxopen_tests::service::{Service, between};
+use wxopen_tests::service::{Service, between, link_params};
 
 #[tokio::test]
 async fn callback_only_stores_and_binds_the_account() {
@@ -407,18 +407,7 @@ async fn only_minted_unexpired_links_start_authorizations_and_each_only_a_few() 
             (status, body, retry)
         }
     };
-    let params = |query: &str| {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        wxopen::authorization::LinkParams::parse(|name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        })
-        .unwrap()
-    };
+    let params = link_params;
     let minted = link
         .mint(
             params("merchant=shop-9&auth_type=1"),
