@@ -66,6 +66,15 @@ mkdir -p "$LOGS"
     >"$LOGS/dev.log" 2>&1 &
 pids+=($!)
 wait_for "$PUBLIC_BASE_URL/authorize" "the dev server" "$LOGS/dev.log"
+# The demo merchant's link, minted as the platform's back office mints one (POST /links; the
+# local server stands in for API Gateway's IAM check).
+DEMO_LINK=$(curl -sf -X POST "$PUBLIC_BASE_URL/links" -H 'content-type: application/json' \
+    -d '{"merchant": "demo-shop"}' |
+    .local/venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["url"])') || {
+    echo "dev: the dev server did not mint the demo link; the end of $LOGS/dev.log:" >&2
+    tail -n 20 "$LOGS/dev.log" >&2
+    exit 1
+}
 
 "$TARGET/debug/wechat-sandbox" --port "$SANDBOX_PORT" \
     --component-appid "$COMPONENT_APPID" \
@@ -80,7 +89,10 @@ cat <<EOF
 
   wxopen is running locally.
 
-  Open  $PUBLIC_BASE_URL/authorize?merchant=demo-shop
+  Open  $DEMO_LINK
+
+  (a link minted for merchant demo-shop, valid 24 hours; mint others with
+   curl -X POST $PUBLIC_BASE_URL/links -d '{"merchant": "ID"}')
 
   WeChat sandbox  $sandbox/sandbox   (accounts, push a ticket, withdraw)
   release check   curl -X POST $sandbox/sandbox/release-check

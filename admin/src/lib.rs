@@ -6,17 +6,21 @@
 
 mod accounts;
 mod actions;
+mod link;
 mod output;
 mod text;
 
 pub use accounts::{list, show};
 pub use actions::{push_ticket, reconcile, refresh, refresh_component};
+pub use link::{LinkArgs, link};
 pub use output::*;
 pub use text::utc;
 
+use wxopen::authorization::LinkError;
+use wxopen::links::{self, MintFailure};
 use wxopen::tokens::{TokenError, Tokens};
 use wxopen::wechat::WechatError;
-use wxopen::{SecretError, StoreError};
+use wxopen::{Config, ConfigError, SecretError, StoreError, unix_now};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -28,6 +32,12 @@ pub enum AdminError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Wechat(#[from] WechatError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Mint(#[from] MintFailure),
     #[error("authorizer {appid} is not stored for component {component}")]
     UnknownAuthorizer { component: String, appid: String },
     #[error("authorizer {appid} is {status}; only authorized accounts can be refreshed")]
@@ -51,11 +61,31 @@ pub enum Command {
     PushTicket,
     /// Compare the store with WeChat's list of authorizers and repair what differs.
     Reconcile,
+    /// Mint a merchant's authorization link (signed with the link key; needs PUBLIC_BASE_URL,
+    /// and LINK_SECRET_ID unless the key is the default `{SECRET_ID}-links`).
+    Link(LinkArgs),
 }
 
-/// Runs one command.
-pub async fn execute(tokens: &Tokens, command: &Command) -> Result<Output, AdminError> {
+/// Runs one command against the deployment `config` describes.
+pub async fn execute(
+    config: &Config,
+    aws: &aws_config::SdkConfig,
+    command: &Command,
+) -> Result<Output, AdminError> {
+    let tokens = &Tokens::from_config(config, aws);
     Ok(match command {
+        Command::Link(args) => {
+            let public_base_url = config
+                .public_base_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("PUBLIC_BASE_URL"))?;
+            let keys = links::key_cache(
+                aws_sdk_secretsmanager::Client::new(aws),
+                &config.link_secret_id,
+                config.secret_max_age,
+            );
+            Output::Link(link(&keys, public_base_url, args, unix_now()).await?)
+        }
         Command::List => Output::List(list(tokens).await?),
         Command::Show { appid } => Output::Show(Box::new(show(tokens, appid).await?)),
         Command::Refresh { appid } => Output::Refresh(refresh(tokens, appid).await?),

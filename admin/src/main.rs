@@ -6,14 +6,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use wxopen::tokens::Tokens;
 use wxopen_admin::{Command, execute};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "wxopen-admin",
     version,
-    about = "Operate a wxopen deployment: authorizers, tokens, tickets."
+    about = "Operate a wxopen deployment: authorizers, tokens, tickets, merchant links."
 )]
 struct Cli {
     /// Print the result as JSON instead of text.
@@ -45,8 +44,7 @@ async fn main() -> ExitCode {
         }
     };
     let aws = wxopen::aws::load().await;
-    let tokens = Tokens::from_config(&config, &aws);
-    match execute(&tokens, &cli.command).await {
+    match execute(&config, &aws, &cli.command).await {
         Ok(output) => {
             print!(
                 "{}",

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use wxopen::links::Minted;
 use wxopen::store::AuthorizerStatus;
 use wxopen::wechat::AuthorizerProfile;
 
@@ -154,6 +155,7 @@ pub enum Output {
     RefreshComponent(ComponentTokenReport),
     PushTicket(PushTicketReport),
     Reconcile(ReconcileReport),
+    Link(Minted),
 }
 
 impl Output {
@@ -177,6 +179,8 @@ impl Output {
             Self::RefreshComponent(report) => report.text(),
             Self::PushTicket(report) => report.text(),
             Self::Reconcile(report) => report.text(),
+            // The link alone on its line, for scripts and copying.
+            Self::Link(minted) => format!("{}\n", minted.url),
         }
     }
 
@@ -189,6 +193,7 @@ impl Output {
             Self::RefreshComponent(v) => serde_json::to_string_pretty(v),
             Self::PushTicket(v) => serde_json::to_string_pretty(v),
             Self::Reconcile(v) => serde_json::to_string_pretty(v),
+            Self::Link(v) => serde_json::to_string_pretty(v),
         };
         json.expect("results serialise") + "\n"
     }

@@ -143,3 +143,104 @@ fn the_binary_says_which_setting_is_missing() {
         "wxopen-admin: environment variable COMPONENT_APPID is required"
     );
 }
+
+/// `wxopen-admin link ...` with the local services' link key (`wxopen/local-links`, the
+/// default for `SECRET_ID=wxopen/local`).
+fn link(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("link")
+        .args(args)
+        .env("COMPONENT_APPID", "wx0123456789abcdef")
+        .env("TABLE_NAME", table_name())
+        .env("SECRET_ID", "wxopen/local")
+        .env_remove("LINK_SECRET_ID")
+        .env("PUBLIC_BASE_URL", "https://auth.example.com/")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+#[tokio::test]
+async fn the_binary_mints_links_the_link_function_accepts() {
+    let before = wxopen::unix_now();
+    let printed = link(&[
+        "--merchant",
+        "shop-1",
+        "--auth-type",
+        "2",
+        "--mode",
+        "mobile",
+        "--ttl",
+        "3600",
+    ]);
+    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed.stderr));
+    let out = text(&printed.stdout);
+    let url = out.strip_suffix('\n').unwrap();
+    assert!(!url.contains('\n'), "{out}");
+    assert!(
+        url.starts_with(
+            "https://auth.example.com/authorize?merchant=shop-1&auth_type=2&mode=mobile&expires="
+        ),
+        "{url}"
+    );
+
+    // The link function's own check accepts it, with the key the services seeded.
+    let parsed = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let key = wxopen::links::key_cache(
+        aws_sdk_secretsmanager::Client::new(&wxopen::aws::load().await),
+        "wxopen/local-links",
+        Duration::from_secs(60),
+    )
+    .keys()
+    .await
+    .unwrap();
+    let params = wxopen::authorization::LinkParams::parse(get).unwrap();
+    let signed = wxopen::links::verify(&key, params, get("expires"), get("sig"), before).unwrap();
+    assert!((before + 3600..=wxopen::unix_now() + 3600).contains(&signed.expires_at));
+
+    // --json: {url, expires_at}.
+    let json = link(&["--merchant", "shop-2", "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let object = value.as_object().unwrap();
+    assert_eq!(object.len(), 2, "{value}");
+    let expires_at = value["expires_at"].as_i64().unwrap();
+    assert!(expires_at >= before + 86400);
+    assert!(
+        value["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://auth.example.com/authorize?merchant=shop-2&auth_type=3&expires="),
+        "{value}"
+    );
+
+    // Refusals name what is wrong.
+    for (args, error) in [
+        (
+            &["--merchant", "a b"][..],
+            "wxopen-admin: merchant must be 1 to 64 letters, digits, '-', '_', '.' or ':'",
+        ),
+        (
+            &["--merchant", "m", "--ttl", "604801"][..],
+            "wxopen-admin: ttl_secs must be between 60 and 604800 (7 days)",
+        ),
+        (
+            &["--merchant", "m", "--biz-appid", "gh_1"][..],
+            "wxopen-admin: biz_appid must be an appid: wx followed by 16 hexadecimal digits",
+        ),
+    ] {
+        let refused = link(args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&refused.stderr).trim(), error, "{args:?}");
+        assert!(refused.stdout.is_empty());
+    }
+    let refused = link(&["--merchant", "m", "--auth-type", "4"]);
+    assert_eq!(refused.status.code(), Some(2));
+}

@@ -11,7 +11,7 @@ pub struct App {
     pub vendor: token_vendor::TokenVendor,
 }
 
-/// The IAM caller the local stand-in for API Gateway reports on token routes (API Gateway
+/// The IAM caller the local stand-in for API Gateway reports on token routes and `POST /links` (API Gateway
 /// itself verifies the SigV4 signature; nothing local can).
 pub const LOCAL_CALLER_ARN: &str = "arn:aws:iam::000000000000:user/local-developer";
 
@@ -31,6 +31,10 @@ impl App {
     ) -> Result<Response<lambda_http::Body>, lambda_http::Error> {
         match request.uri().path() {
             "/authorize" => auth_link::handle(&self.link, request).await,
+            // Behind IAM in AWS, as the token routes are.
+            "/links" => {
+                auth_link::handle(&self.link, with_iam_caller(request, LOCAL_CALLER_ARN)).await
+            }
             "/authorize/callback" => auth_callback::handle(&self.callback, request).await,
             "/wechat/component/events" => ticket_receiver::handle(&self.receiver, request).await,
             path if path.starts_with("/wechat/authorizers/") => {

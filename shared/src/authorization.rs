@@ -21,6 +21,9 @@ const SESSION_TTL_SECS: i64 = 1800;
 const CLAIM_LEASE_SECS: i64 = 30;
 /// How long the other path waits for an exchange under way.
 const CLAIM_WAIT: Duration = Duration::from_secs(4);
+/// How many authorization codes the callback tries for one session (reloads after a passing
+/// failure included); past this, the session asks WeChat nothing more.
+pub const CODE_ATTEMPTS_PER_SESSION: i64 = 5;
 
 /// What to do when an account is already bound to another merchant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,7 +49,49 @@ impl RebindPolicy {
 /// Which accounts the administrator may pick (`auth_type`).
 pub const AUTH_TYPES: [u8; 3] = [1, 2, 3];
 
-/// What the merchant's link asks for, validated.
+/// Which of WeChat's authorization pages a link asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The PC page: a QR code the administrator scans.
+    Pc,
+    /// The mobile page, inside WeChat.
+    Mobile,
+}
+
+impl Mode {
+    /// Reads `pc` or `mobile`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "pc" => Some(Self::Pc),
+            "mobile" => Some(Self::Mobile),
+            _ => None,
+        }
+    }
+
+    /// The mode's name in links.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pc => "pc",
+            Self::Mobile => "mobile",
+        }
+    }
+}
+
+/// What a merchant's link says, validated: the parameters the platform signs
+/// ([`crate::links`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkParams {
+    /// The platform's own id for the merchant.
+    pub merchant: String,
+    /// 1 official accounts, 2 mini programs, 3 both.
+    pub auth_type: u8,
+    /// Authorize this one account only (wins over auth_type).
+    pub biz_appid: Option<String>,
+    /// The page asked for; without it the browser decides ([`LinkParams::resolve`]).
+    pub mode: Option<Mode>,
+}
+
+/// What the merchant's link asks for, validated, with the page chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRequest {
     /// The platform's own id for the merchant.
@@ -79,13 +124,10 @@ pub enum LinkError {
     BadMode,
 }
 
-impl LinkRequest {
-    /// Validates the query parameters of `GET /authorize`. Without `mode`, the mobile page is
-    /// used inside WeChat (its User-Agent says MicroMessenger) and the PC page elsewhere.
-    pub fn parse<'a>(
-        param: impl Fn(&str) -> Option<&'a str>,
-        user_agent: Option<&str>,
-    ) -> Result<Self, LinkError> {
+impl LinkParams {
+    /// Validates a link's parameters (`merchant`, `auth_type`, `biz_appid`, `mode`); an empty
+    /// value is the same as none.
+    pub fn parse<'a>(param: impl Fn(&str) -> Option<&'a str>) -> Result<Self, LinkError> {
         let merchant = param("merchant")
             .filter(|m| !m.is_empty())
             .ok_or(LinkError::MissingMerchant)?;
@@ -109,21 +151,51 @@ impl LinkRequest {
             Some(v) if is_appid(v) => Some(v.to_owned()),
             Some(_) => return Err(LinkError::BadBizAppid),
         };
-        let mobile = match param("mode").filter(|v| !v.is_empty()) {
-            Some("pc") => false,
-            Some("mobile") => true,
-            Some(_) => return Err(LinkError::BadMode),
-            None => user_agent.is_some_and(|ua| ua.contains("MicroMessenger")),
+        let mode = match param("mode").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => Some(Mode::parse(v).ok_or(LinkError::BadMode)?),
         };
         Ok(Self {
             merchant: merchant.to_owned(),
             auth_type,
             biz_appid,
-            mobile,
+            mode,
         })
     }
 
-    /// The query string that asks for this request again (the landing page's own link).
+    /// Validates a link's parameters given as fields (`POST /links`, `wxopen-admin link`).
+    pub fn from_fields(
+        merchant: &str,
+        auth_type: Option<u8>,
+        biz_appid: Option<&str>,
+        mode: Option<&str>,
+    ) -> Result<Self, LinkError> {
+        let auth_type = auth_type.map(|t| t.to_string());
+        Self::parse(|name| match name {
+            "merchant" => Some(merchant),
+            "auth_type" => auth_type.as_deref(),
+            "biz_appid" => biz_appid,
+            "mode" => mode,
+            _ => None,
+        })
+    }
+
+    /// The request, with the page chosen: without `mode`, the mobile page inside WeChat (its
+    /// User-Agent says MicroMessenger) and the PC page elsewhere.
+    pub fn resolve(&self, user_agent: Option<&str>) -> LinkRequest {
+        let mobile = match self.mode {
+            Some(mode) => mode == Mode::Mobile,
+            None => user_agent.is_some_and(|ua| ua.contains("MicroMessenger")),
+        };
+        LinkRequest {
+            merchant: self.merchant.clone(),
+            auth_type: self.auth_type,
+            biz_appid: self.biz_appid.clone(),
+            mobile,
+        }
+    }
+
+    /// The parameters as a query string, in a fixed order.
     pub fn to_query(&self) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("merchant", &self.merchant);
@@ -131,8 +203,21 @@ impl LinkRequest {
         if let Some(biz_appid) = &self.biz_appid {
             query.append_pair("biz_appid", biz_appid);
         }
-        query.append_pair("mode", if self.mobile { "mobile" } else { "pc" });
+        if let Some(mode) = self.mode {
+            query.append_pair("mode", mode.as_str());
+        }
         query.finish()
+    }
+}
+
+impl LinkRequest {
+    /// Validates the query parameters of `GET /authorize` and chooses the page
+    /// ([`LinkParams::resolve`]).
+    pub fn parse<'a>(
+        param: impl Fn(&str) -> Option<&'a str>,
+        user_agent: Option<&str>,
+    ) -> Result<Self, LinkError> {
+        Ok(LinkParams::parse(param)?.resolve(user_agent))
     }
 }
 
@@ -253,6 +338,9 @@ pub enum FlowError {
     /// WeChat handed out a pre-auth code it had handed out before.
     #[error("WeChat gave a pre_auth_code that was used before")]
     PreAuthCodeReused,
+    /// The session tried as many codes at the callback as it may.
+    #[error("this authorization link was tried too many times")]
+    TooManyAttempts,
 }
 
 /// Where a completion comes from.
@@ -388,6 +476,13 @@ pub async fn complete(
                 && *push_session != session.id
             {
                 return Err(FlowError::ForeignSession);
+            }
+            // Each code tried here may be one api_query_auth call: a few per session.
+            if !store
+                .count_code_attempt(component, &session.id, CODE_ATTEMPTS_PER_SESSION)
+                .await?
+            {
+                return Err(FlowError::TooManyAttempts);
             }
             (
                 Some(session),

@@ -29,6 +29,11 @@ pub struct Config {
     pub secret_id: String,
     /// https origin on the 授权发起页域名; only the link and callback functions need it.
     pub public_base_url: Option<String>,
+    /// The Secrets Manager secret holding the key merchant links are signed with
+    /// ([`crate::links`]): `LINK_SECRET_ID`, by default `{SECRET_ID}-links` (the template's
+    /// name for it, and the local services'). Only the link function and the admin command
+    /// read it.
+    pub link_secret_id: String,
     /// `WECHAT_API_BASE`: where WeChat's APIs are (the sandbox's address locally).
     pub wechat_api_base: String,
     /// `WECHAT_MP_BASE`: the origin of WeChat's authorization page for PCs.
@@ -117,11 +122,13 @@ impl Config {
             (None, Some(bus)) => Some(MessageTarget::EventBus(bus)),
             (None, None) => None,
         };
+        let secret_id = required("SECRET_ID")?;
         Ok(Self {
             message_target,
             component_appid: required("COMPONENT_APPID")?,
             table_name: required("TABLE_NAME")?,
-            secret_id: required("SECRET_ID")?,
+            link_secret_id: get("LINK_SECRET_ID").unwrap_or_else(|| format!("{secret_id}-links")),
+            secret_id,
             public_base_url,
             wechat_api_base: origin("WECHAT_API_BASE", "https://api.weixin.qq.com")?,
             wechat_mp_base: origin("WECHAT_MP_BASE", "https://mp.weixin.qq.com")?,
@@ -183,6 +190,7 @@ mod tests {
         assert_eq!(config.wechat_mp_base, "https://mp.weixin.qq.com");
         assert_eq!(config.wechat_open_base, "https://open.weixin.qq.com");
         assert_eq!(config.public_base_url, None);
+        assert_eq!(config.link_secret_id, "s-links");
         assert_eq!(config.push_timestamp_tolerance, Duration::from_secs(300));
         assert_eq!(config.refresh_margin, Duration::from_secs(1200));
         assert_eq!(config.refresh_concurrency, 16);

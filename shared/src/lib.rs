@@ -3,7 +3,7 @@
 //! One module per concept: [`config`] (the environment contract), [`secrets`] (the platform's
 //! secret), [`crypto`] (WeChat's message scheme), [`push`] (pushes and their messages),
 //! [`store`] (DynamoDB state), [`message`] and [`handoff`] (authorized accounts' messages and
-//! where they go), [`release_check`] (全网发布).
+//! where they go), [`release_check`] (全网发布), [`links`] (the merchant links the platform signs).
 //!
 //! Every public item is documented (`missing_docs`): this crate is what the functions, the
 //! operator's command and the tests build on.
@@ -17,6 +17,7 @@ pub mod config;
 pub use wxopen_crypto as crypto;
 pub mod handoff;
 pub mod html;
+pub mod links;
 pub mod message;
 pub mod metrics;
 pub mod push;

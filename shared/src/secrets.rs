@@ -1,5 +1,6 @@
-//! The platform's secret from Secrets Manager: fetched on first use, cached per container for a
-//! bounded time so a rotation is picked up, never printed.
+//! The platform's secrets from Secrets Manager (its WeChat credentials, and the key that signs
+//! merchant links): fetched on first use, cached per container for a bounded time so a rotation
+//! is picked up, never printed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,25 +66,34 @@ pub enum SecretError {
     /// The encoding_aes_key is not a valid key.
     #[error("the secret's encoding_aes_key is unusable: {0}")]
     Key(CryptoError),
+    /// The link signing key is too short to be a key.
+    #[error("the link signing key must be at least {min} characters", min = crate::links::MIN_KEY_LEN)]
+    ShortLinkKey,
 }
 
-struct Cached {
-    keys: Arc<ComponentKeys>,
+struct Cached<T> {
+    value: Arc<T>,
     fetched_at: Instant,
 }
 
-/// Fetches the secret lazily; one fetch at a time per container.
-pub struct SecretCache {
+/// Turns a secret's text into what is kept of it.
+type Parse<T> = Box<dyn Fn(&str) -> Result<T, SecretError> + Send + Sync>;
+
+/// Fetches a secret lazily and keeps what was parsed of it; one fetch at a time per container.
+pub struct CachedSecret<T> {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
-    component_appid: String,
     max_age: Duration,
-    current: Mutex<Option<Cached>>,
+    parse: Parse<T>,
+    current: Mutex<Option<Cached<T>>>,
 }
 
-impl fmt::Debug for SecretCache {
+/// The platform's secret and its message crypto.
+pub type SecretCache = CachedSecret<ComponentKeys>;
+
+impl<T> fmt::Debug for CachedSecret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretCache")
+        f.debug_struct("CachedSecret")
             .field("secret_id", &self.secret_id)
             .field("max_age", &self.max_age)
             .finish_non_exhaustive()
@@ -98,53 +108,66 @@ impl SecretCache {
         component_appid: impl Into<String>,
         max_age: Duration,
     ) -> Self {
+        let component_appid = component_appid.into();
+        CachedSecret::parsed(client, secret_id, max_age, move |text| {
+            let secret: ComponentSecret = serde_json::from_str(text).map_err(format_error)?;
+            ComponentKeys::new(secret, &component_appid)
+        })
+    }
+}
+
+impl<T> CachedSecret<T> {
+    /// A secret whose text `parse` turns into a `T`.
+    pub fn parsed(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+        max_age: Duration,
+        parse: impl Fn(&str) -> Result<T, SecretError> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             client,
             secret_id: secret_id.into(),
-            component_appid: component_appid.into(),
             max_age,
+            parse: Box::new(parse),
             current: Mutex::new(None),
         }
     }
 
-    /// The cached keys, fetched when missing or older than the maximum age.
-    pub async fn keys(&self) -> Result<Arc<ComponentKeys>, SecretError> {
+    /// The cached value, fetched when missing or older than the maximum age.
+    pub async fn keys(&self) -> Result<Arc<T>, SecretError> {
         self.keys_fresher_than(self.max_age).await
     }
 
-    /// The keys, fetched again unless the cached ones are younger than `age`. Used when a
+    /// The value, fetched again unless the cached one is younger than `age`. Used when a
     /// signature fails: the operator may just have rotated the token.
-    pub async fn keys_fresher_than(
-        &self,
-        age: Duration,
-    ) -> Result<Arc<ComponentKeys>, SecretError> {
+    pub async fn keys_fresher_than(&self, age: Duration) -> Result<Arc<T>, SecretError> {
         let mut current = self.current.lock().await;
         if let Some(cached) = current.as_ref()
             && cached.fetched_at.elapsed() < age
         {
-            return Ok(cached.keys.clone());
+            return Ok(cached.value.clone());
         }
         match self.fetch().await {
-            Ok(keys) => {
-                let keys = Arc::new(keys);
+            Ok(value) => {
+                let value = Arc::new(value);
                 *current = Some(Cached {
-                    keys: keys.clone(),
+                    value: value.clone(),
                     fetched_at: Instant::now(),
                 });
-                Ok(keys)
+                Ok(value)
             }
-            // A passing Secrets Manager fault must not stop pushes: keep the last good value.
+            // A passing Secrets Manager fault must not stop the service: keep the last good value.
             Err(error) => match current.as_ref() {
                 Some(cached) => {
                     tracing::warn!(%error, "secret refresh failed; using the cached value");
-                    Ok(cached.keys.clone())
+                    Ok(cached.value.clone())
                 }
                 None => Err(error),
             },
         }
     }
 
-    async fn fetch(&self) -> Result<ComponentKeys, SecretError> {
+    async fn fetch(&self) -> Result<T, SecretError> {
         let output = self
             .client
             .get_secret_value()
@@ -153,8 +176,7 @@ impl SecretCache {
             .await
             .map_err(|e| SecretError::Fetch(DisplayErrorContext(e).to_string()))?;
         let text = output.secret_string().ok_or(SecretError::NotString)?;
-        let secret: ComponentSecret = serde_json::from_str(text).map_err(format_error)?;
-        ComponentKeys::new(secret, &self.component_appid)
+        (self.parse)(text)
     }
 }
 

@@ -16,9 +16,10 @@
 //!
 //! - ticket-receiver: a fresh `component_verify_ticket` push (newer each run): fetches the
 //!   secret, verifies, decrypts, one conditional PutItem; checked: `success` and the ticket stored;
-//! - auth-link (landing): `GET /authorize?merchant=..`: the landing page, no I/O;
-//! - auth-link (go): its button: reads the component token, `api_create_preauthcode`, writes
-//!   the session, 302 to WeChat's page;
+//! - auth-link (landing): a minted link, `GET /authorize?merchant=..&sig=..`: fetches the link
+//!   key, checks the signature, the landing page;
+//! - auth-link (go): its button: the link key, counts the link's start, reads the component
+//!   token, `api_create_preauthcode`, writes the session, 302 to WeChat's page;
 //! - auth-callback: WeChat's redirect with a fresh session and authorization code: the whole
 //!   exchange (`api_query_auth`, `api_get_authorizer_info`, the account stored and bound);
 //!   checked: 200 and the account stored;
@@ -384,6 +385,40 @@ impl Platform {
     }
 }
 
+/// The query of a link the platform minted for `merchant` (WeChat's PC page), with `go=1`
+/// (the landing page's button) when `go`.
+async fn minted(platform: &Platform, merchant: &str, go: bool) -> Vec<(String, String)> {
+    let keys = wxopen::links::key_cache(
+        aws_sdk_secretsmanager::Client::new(&aws().await),
+        &platform.config.link_secret_id,
+        Duration::from_secs(300),
+    );
+    let params = wxopen::authorization::LinkParams {
+        merchant: merchant.to_owned(),
+        auth_type: 3,
+        biz_appid: None,
+        mode: Some(wxopen::authorization::Mode::Pc),
+    };
+    let minted = wxopen::links::mint_url(
+        &keys,
+        &platform.pages.public_base_url,
+        params,
+        wxopen::unix_now(),
+        wxopen::links::DEFAULT_TTL,
+    )
+    .await
+    .expect("the local link key mints");
+    let mut query: Vec<(String, String)> = url::Url::parse(&minted.url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    if go {
+        query.push(("go".into(), "1".into()));
+    }
+    query
+}
+
 /// The first event for `case`, prepared (sessions, codes, due accounts) before the clock starts,
 /// and a check of the answer and of what the function stored.
 async fn prepare(platform: &Platform, case: Case, run: usize) -> (Value, Check) {
@@ -408,29 +443,23 @@ async fn prepare(platform: &Platform, case: Case, run: usize) -> (Value, Check) 
             let event = http_event("POST", "/wechat/component/events", &query, &push.body);
             (event, Check::Ticket { create_time })
         }
-        Case::Landing => (
-            http_event(
-                "GET",
-                "/authorize",
-                &[("merchant", "bench-cold"), ("mode", "pc")],
-                "",
-            ),
-            Check::Status(200, "class=\"button\"".to_owned()),
-        ),
-        Case::Go => (
-            http_event(
-                "GET",
-                "/authorize",
-                &[
-                    ("merchant", "bench-cold"),
-                    ("auth_type", "3"),
-                    ("mode", "pc"),
-                    ("go", "1"),
-                ],
-                "",
-            ),
-            Check::Status(302, String::new()),
-        ),
+        Case::Landing => {
+            let query = minted(platform, &format!("bench-cold-landing-{run}"), false).await;
+            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
+            (
+                http_event("GET", "/authorize", &query, ""),
+                Check::Status(200, "class=\"button\"".to_owned()),
+            )
+        }
+        // A link of its own per run: one link starts only a few authorizations an hour.
+        Case::Go => {
+            let query = minted(platform, &format!("bench-cold-go-{run}"), true).await;
+            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
+            (
+                http_event("GET", "/authorize", &query, ""),
+                Check::Status(302, String::new()),
+            )
+        }
         Case::Callback => {
             let request = LinkRequest {
                 merchant: format!("bench-cold-{run}"),

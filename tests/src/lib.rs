@@ -60,6 +60,7 @@ pub fn config(component_appid: &str, secret_id: &str) -> Config {
         // sandbox fails fast, and never calls the real WeChat.
         ("WECHAT_API_BASE", "http://127.0.0.1:9".to_owned()),
         ("PUBLIC_BASE_URL", "http://127.0.0.1:9".to_owned()),
+        ("LINK_SECRET_ID", env("LINK_SECRET_ID")),
     ]);
     Config::from_lookup(|name| values.get(name).cloned()).unwrap()
 }

@@ -113,10 +113,21 @@ impl Service {
         )
     }
 
-    /// The merchant opens our link and clicks through to WeChat's page; returns that page's
-    /// URL and the Referer the browser sends with it.
+    /// The link the platform mints for the link parameters in `query` (`merchant=..&..`),
+    /// valid for the default time: the full URL on our origin.
+    pub async fn link(&self, query: &str) -> String {
+        self.app
+            .link
+            .mint(link_params(query), wxopen::links::DEFAULT_TTL)
+            .await
+            .unwrap()
+            .url
+    }
+
+    /// The merchant opens the link minted for `query` and clicks through to WeChat's page;
+    /// returns that page's URL and the Referer the browser sends with it.
     pub async fn open_wechat_page(&self, query: &str) -> (String, String) {
-        let landing_url = self.url(&format!("/authorize?{query}"));
+        let landing_url = self.link(query).await;
         let landing = self.http.get(&landing_url).send().await.unwrap();
         assert_eq!(landing.status(), StatusCode::OK);
         assert_eq!(
@@ -241,6 +252,20 @@ impl Service {
             .nick_name
             .clone()
     }
+}
+
+/// The link parameters in `query` (`merchant=..&auth_type=..`), validated.
+pub fn link_params(query: &str) -> wxopen::authorization::LinkParams {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    wxopen::authorization::LinkParams::parse(|name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    })
+    .unwrap()
 }
 
 /// The text between the first `start` and the `end` after it.

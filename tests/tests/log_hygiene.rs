@@ -345,7 +345,7 @@ async fn no_secret_or_token_reaches_a_log_line() {
     // ----- the JSON link, and authorization again (updateauthorized, no pre_auth_code) -----
     let json: serde_json::Value = s
         .http
-        .get(s.url("/authorize?merchant=logs-3&format=json"))
+        .get(format!("{}&format=json", s.link("merchant=logs-3").await))
         .send()
         .await
         .unwrap()
@@ -424,6 +424,22 @@ async fn no_secret_or_token_reaches_a_log_line() {
         );
     }
 
+    // The key links are signed with never shows: a link minted, refused altered and expired.
+    let link_key = aws_sdk_secretsmanager::Client::new(&s.aws)
+        .get_secret_value()
+        .secret_id(std::env::var("LINK_SECRET_ID").unwrap())
+        .send()
+        .await
+        .unwrap();
+    harvest.add("link key", link_key.secret_string().unwrap());
+    let minted = s.link("merchant=logs-links").await;
+    let (status, _) = s
+        .get(&minted.replace("merchant=logs-links", "merchant=logs-other"))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = s.get(&s.url("/authorize?merchant=logs-links&go=1")).await;
+    assert_eq!(status, 403);
+
     // ----- errors -----
     let pusher = Pusher::new(TEST_TOKEN, TEST_ENCODING_AES_KEY, &s.component);
     let now = wxopen::unix_now();
@@ -474,21 +490,24 @@ async fn no_secret_or_token_reaches_a_log_line() {
     // WeChat busy, then its daily quota reached: the link cannot start.
     s.sandbox.fail_next("api_create_preauthcode", -1, 1);
     s.sandbox.fail_next("api_create_preauthcode", 45009, 1);
-    let (status, _) = s.get(&s.url("/authorize?merchant=logs-6&go=1")).await;
+    let (status, _) = s
+        .get(&format!("{}&go=1", s.link("merchant=logs-6").await))
+        .await;
     assert_eq!(status, 502);
     // WeChat unreachable: the error must not carry the URL with the token in its query.
     let mut unreachable = config.clone();
     unreachable.wechat_api_base = "http://127.0.0.1:9".into();
     let mut dead_link = auth_link::AuthLink::new(&unreachable, &s.aws).unwrap();
     dead_link.tokens.settings.busy_backoff = Duration::from_millis(20);
+    let minted = url::Url::parse(&format!("{}&go=1", s.link("merchant=logs-7").await)).unwrap();
     let request = lambda_http::http::Request::builder()
-        .uri("/authorize?merchant=logs-7&go=1")
+        .uri(format!("/authorize?{}", minted.query().unwrap()))
         .body(lambda_http::Body::Empty)
         .unwrap()
         .with_query_string_parameters(
-            [("merchant", "logs-7"), ("go", "1")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
+            minted
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), vec![v.into_owned()]))
                 .collect::<std::collections::HashMap<_, _>>(),
         );
     let answer = auth_link::handle(&dead_link, request).await.unwrap();

@@ -87,6 +87,10 @@ async fn respond(callback: &AuthCallback, request: &Request) -> Response<String>
             tracing::warn!(%error, "authorization callback refused");
             html::response(400, session_error(&error))
         }
+        Err(error @ FlowError::TooManyAttempts) => {
+            tracing::warn!(%error, "authorization callback refused");
+            html::response(429, session_error(&error))
+        }
         Err(error @ FlowError::InProgress) => html::response(
             503,
             page_error("授权正在处理中，请稍后刷新本页。", &format!("{error}.")),
@@ -110,6 +114,7 @@ fn session_error(error: &FlowError) -> String {
         FlowError::ExpiredSession => "此授权链接已过期，请重新发起授权。",
         FlowError::SessionUsed => "此授权链接已被使用，请重新发起授权。",
         FlowError::ForeignSession => "此授权不属于当前链接，请从您自己的授权链接重新开始。",
+        FlowError::TooManyAttempts => "此授权链接尝试次数过多，请重新发起授权。",
         _ => "微信未能确认此次授权（授权码无效或已过期），请重新发起授权。",
     };
     page_error(

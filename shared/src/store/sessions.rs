@@ -4,7 +4,9 @@
 //! - the pre_auth_code's index (`pk = {component}#preauth#{digest}`), which finds the session
 //!   from an `authorized` push and makes sure a pre_auth_code is never used twice;
 //! - an authorization code's claim (`pk = {component}#authcode#{digest}`), so the callback and
-//!   the push exchange a code once between them.
+//!   the push exchange a code once between them;
+//! - how many authorizations a signed merchant link started in a window
+//!   (`pk = {component}#link#{digest of its signature}`, `sk = starts#{window start}`).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
@@ -125,6 +127,10 @@ fn authcode_pk(component: &str, code: &str) -> String {
     format!("{component}#authcode#{}", digest(code))
 }
 
+fn link_pk(component: &str, signature: &str) -> String {
+    format!("{component}#link#{}", digest(signature))
+}
+
 impl Store {
     /// Records a new session and its pre_auth_code in one transaction; refused (false) when
     /// the pre_auth_code was ever recorded before.
@@ -240,6 +246,64 @@ impl Store {
             .send()
             .await;
         applied(result, "UpdateItem").map(|_| ())
+    }
+
+    /// Counts one more authorization code tried at the callback for a session: false (and
+    /// nothing written) when `max` were tried already, so one session cannot become many
+    /// exchanges at WeChat.
+    pub async fn count_code_attempt(
+        &self,
+        component: &str,
+        id: &str,
+        max: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&session_pk(component, id)))
+            .key("sk", s("session"))
+            .update_expression("SET code_attempts = if_not_exists(code_attempts, :zero) + :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(code_attempts) OR code_attempts < :max)",
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .send()
+            .await;
+        applied(result, "UpdateItem")
+    }
+
+    /// Counts one authorization started by the link signed `signature`, in the fixed window of
+    /// `window_secs` that holds `now`: false (and nothing written) when it started `max` in
+    /// this window already. The count expires with its window.
+    pub async fn count_link_start(
+        &self,
+        component: &str,
+        signature: &str,
+        now: i64,
+        window_secs: i64,
+        max: i64,
+    ) -> Result<bool, StoreError> {
+        let window = now - now.rem_euclid(window_secs);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&link_pk(component, signature)))
+            .key("sk", s(&format!("starts#{window}")))
+            .update_expression(
+                "SET starts = if_not_exists(starts, :zero) + :one, expires_at = :expires",
+            )
+            .condition_expression("attribute_not_exists(starts) OR starts < :max")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":expires", n(window + window_secs + KEEP_SECS))
+            .send()
+            .await;
+        applied(result, "UpdateItem")
     }
 
     /// Claims the exchange of an authorization code (nobody did, or a claimant's lease ran

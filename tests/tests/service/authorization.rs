@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use wxopen::authorization::RebindPolicy;
 use wxopen::store::AuthorizerStatus;
-use wxopen_tests::service::{Service, between};
+use wxopen_tests::service::{Service, between, link_params};
 
 #[tokio::test]
 async fn callback_only_stores_and_binds_the_account() {
@@ -279,7 +279,10 @@ async fn the_link_answers_json_refuses_bad_parameters_and_explains_wechat_failur
     let s = Service::start().await;
     let json: serde_json::Value = s
         .http
-        .get(s.url("/authorize?merchant=shop-7&mode=mobile&biz_appid=wx570bc396a51b8ff8"))
+        .get(
+            s.link("merchant=shop-7&mode=mobile&biz_appid=wx570bc396a51b8ff8")
+                .await,
+        )
         .header("accept", "application/json")
         .send()
         .await
@@ -299,7 +302,7 @@ async fn the_link_answers_json_refuses_bad_parameters_and_explains_wechat_failur
     // Inside WeChat, the mobile page is the default.
     let inside = s
         .http
-        .get(s.url("/authorize?merchant=shop-7&format=json"))
+        .get(format!("{}&format=json", s.link("merchant=shop-7").await))
         .header("user-agent", "Mozilla/5.0 (iPhone) MicroMessenger/8.0.50")
         .send()
         .await
@@ -336,11 +339,352 @@ async fn the_link_answers_json_refuses_bad_parameters_and_explains_wechat_failur
     }
     let before = s.sandbox.calls_to("api_create_preauthcode");
     s.sandbox.fail_next("api_create_preauthcode", 45009, 1);
-    let (status, html) = s.get(&s.url("/authorize?merchant=shop-7&go=1")).await;
+    let (status, html) = s
+        .get(&format!("{}&go=1", s.link("merchant=shop-8").await))
+        .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(
         html.contains("暂时无法连接微信") && html.contains("重试"),
         "{html}"
     );
     assert_eq!(s.sandbox.calls_to("api_create_preauthcode"), before + 1);
+}
+
+/// `GET /authorize` as API Gateway hands it to auth-link.
+fn link_request(url: &str) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    let url = url::Url::parse(url).unwrap();
+    let mut query: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (k, v) in url.query_pairs() {
+        query
+            .entry(k.into_owned())
+            .or_default()
+            .push(v.into_owned());
+    }
+    lambda_http::http::Request::builder()
+        .uri(format!(
+            "{}?{}",
+            url.path(),
+            url.query().unwrap_or_default()
+        ))
+        .body(lambda_http::Body::Empty)
+        .unwrap()
+        .with_query_string_parameters(query)
+}
+
+#[tokio::test]
+async fn only_minted_unexpired_links_start_authorizations_and_each_only_a_few() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let s = Service::start().await;
+    // The link function on a clock the test moves, so expiry and windows are exact.
+    let now = Arc::new(AtomicI64::new(wxopen::unix_now()));
+    let mut link = auth_link::AuthLink::new(
+        &{
+            let mut config = wxopen_tests::config(&s.component, "wxopen/local");
+            config.wechat_api_base = s.sandbox.base_url().trim_end_matches('/').to_owned();
+            config.wechat_mp_base = config.wechat_api_base.clone();
+            config.public_base_url = Some(s.url(""));
+            config
+        },
+        &s.aws,
+    )
+    .unwrap();
+    let clock = now.clone();
+    link.tokens = link
+        .tokens
+        .with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
+    let answer = |url: String| {
+        let link = &link;
+        async move {
+            let response = auth_link::handle(link, link_request(&url)).await.unwrap();
+            let status = response.status().as_u16();
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = String::from_utf8(response.body().to_vec()).unwrap();
+            (status, body, retry)
+        }
+    };
+    let params = link_params;
+    let minted = link
+        .mint(
+            params("merchant=shop-9&auth_type=1"),
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    assert!(
+        minted
+            .url
+            .starts_with(&s.url("/authorize?merchant=shop-9&auth_type=1&expires="))
+    );
+    assert_eq!(minted.expires_at, now.load(Ordering::SeqCst) + 600);
+    let calls = || s.sandbox.calls_to("api_create_preauthcode");
+
+    // Unsigned, altered, expired: refused with a page that says which, WeChat never asked.
+    let (status, body, _) = answer(s.url("/authorize?merchant=shop-9&auth_type=1&go=1")).await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("此链接未经平台签发") && body.contains("this link is not signed"),
+        "{body}"
+    );
+    for altered in [
+        minted.url.replace("shop-9", "shop-1"),
+        minted.url.replace("auth_type=1", "auth_type=3"),
+        minted.url.replace("auth_type=1&", ""),
+        format!("{}&mode=mobile", minted.url),
+        minted.url.replace(
+            &format!("expires={}", minted.expires_at),
+            &format!("expires={}", minted.expires_at + 1),
+        ),
+    ] {
+        let (status, body, _) = answer(format!("{altered}&go=1")).await;
+        assert_eq!(status, 403, "{altered}");
+        assert!(body.contains("this link was altered"), "{altered}: {body}");
+    }
+    now.fetch_add(601, Ordering::SeqCst);
+    let (status, body, _) = answer(format!("{}&go=1", minted.url)).await;
+    assert_eq!(status, 410);
+    assert!(
+        body.contains("此链接已过期") && body.contains("this link has expired"),
+        "{body}"
+    );
+    assert_eq!(calls(), 0);
+    now.fetch_sub(601, Ordering::SeqCst);
+
+    // Signed and current: the landing page, whose button carries the signature on.
+    let (status, body, _) = answer(minted.url.clone()).await;
+    assert_eq!(status, 200);
+    let go = between(&body, "class=\"button\" href=\"", "\"").replace("&amp;", "&");
+    assert_eq!(
+        go,
+        format!("{}&go=1", &minted.url[s.url("/authorize").len()..])
+    );
+    assert_eq!(calls(), 0);
+
+    // A few starts per link and window, then 429 until the window turns.
+    let window = wxopen::links::START_WINDOW_SECS;
+    now.fetch_sub(
+        now.load(Ordering::SeqCst).rem_euclid(window),
+        Ordering::SeqCst,
+    );
+    let busy = link
+        .mint(
+            params("merchant=shop-9&auth_type=1"),
+            std::time::Duration::from_secs(3 * window as u64),
+        )
+        .await
+        .unwrap();
+    for i in 0..wxopen::links::STARTS_PER_WINDOW {
+        let (status, _, _) = answer(format!("{}&go=1", busy.url)).await;
+        assert_eq!(status, 302, "start {i}");
+    }
+    let (status, body, retry) = answer(format!("{}&format=json", busy.url)).await;
+    assert_eq!(status, 429);
+    assert_eq!(retry.as_deref(), Some(window.to_string().as_str()));
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"error":"This link has started {} authorizations this hour; try again in 60 minutes."}}"#,
+            wxopen::links::STARTS_PER_WINDOW
+        )
+    );
+    let (status, page, _) = answer(format!("{}&go=1", busy.url)).await;
+    assert_eq!(status, 429);
+    assert!(page.contains("此链接的授权尝试过于频繁"), "{page}");
+    assert_eq!(calls(), wxopen::links::STARTS_PER_WINDOW as u64);
+    // Another link has its own allowance, and the next window a fresh one.
+    assert_eq!(answer(format!("{}&go=1", minted.url)).await.0, 302);
+    now.fetch_add(window, Ordering::SeqCst);
+    assert_eq!(answer(format!("{}&go=1", busy.url)).await.0, 302);
+    assert_eq!(calls(), wxopen::links::STARTS_PER_WINDOW as u64 + 2);
+}
+
+#[tokio::test]
+async fn the_back_office_mints_links_over_iam_and_bad_requests_are_refused() {
+    let s = Service::start().await;
+    let minted: serde_json::Value = s
+        .http
+        .post(s.url("/links"))
+        .json(&serde_json::json!({"merchant": "shop-10", "auth_type": 2, "mode": "pc", "ttl_secs": 3600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = minted["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&s.url("/authorize?merchant=shop-10&auth_type=2&mode=pc&expires=")),
+        "{url}"
+    );
+    let expires_at = minted["expires_at"].as_i64().unwrap();
+    assert!(url.contains(&format!("&expires={expires_at}&sig=")));
+    let (status, page) = s.get(url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("小程序"), "{page}");
+
+    // Without the IAM caller API Gateway adds, nothing is minted.
+    let request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/links")
+        .body(lambda_http::Body::Text(r#"{"merchant":"shop-10"}"#.into()))
+        .unwrap();
+    let response = auth_link::handle(&s.app.link, request).await.unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn a_session_tries_only_a_few_codes_at_the_callback() {
+    let s = Service::with(RebindPolicy::Refuse, false).await;
+    let (wechat, _) = s.open_wechat_page("merchant=shop-11").await;
+    let session = between(&wechat, "session%3D", "&").to_owned();
+    let callback = |code: &str| {
+        s.url(&format!(
+            "/authorize/callback?session={session}&auth_code=queryauthcode%40%40%40{code}"
+        ))
+    };
+    for i in 0..wxopen::authorization::CODE_ATTEMPTS_PER_SESSION {
+        let (status, page) = s.get(&callback(&format!("forged-{i}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            page.contains("WeChat refused the authorization code"),
+            "{page}"
+        );
+    }
+    let asked = s.sandbox.calls_to("api_query_auth");
+    assert_eq!(
+        asked,
+        wxopen::authorization::CODE_ATTEMPTS_PER_SESSION as u64
+    );
+    let (status, page) = s.get(&callback("forged-last")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        page.contains("此授权链接尝试次数过多")
+            && page.contains("this authorization link was tried too many times"),
+        "{page}"
+    );
+    assert_eq!(s.sandbox.calls_to("api_query_auth"), asked);
+}
+
+/// The template throttles every route, the merchant-facing routes that call WeChat more
+/// strictly, and puts `POST /links` behind IAM with the link key's secret its own.
+#[test]
+fn the_template_throttles_the_public_routes_and_keeps_minting_behind_iam() {
+    use serde_yaml_ng::Value;
+    let template: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    // `!Ref Name` as the name it refers to.
+    let reference = |value: &Value| match value {
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str().unwrap().to_owned(),
+        other => panic!("not a !Ref: {other:?}"),
+    };
+    let default = |parameter: &str| {
+        template["Parameters"][parameter]["Default"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{parameter} has a numeric default"))
+    };
+    let resources = &template["Resources"];
+    let api = &resources["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    let (rate, burst) = (
+        reference(&api["ThrottlingRateLimit"]),
+        reference(&api["ThrottlingBurstLimit"]),
+    );
+    let mut throttled_public = Vec::new();
+    for (name, resource) in resources.as_mapping().unwrap() {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (event_name, event) in events {
+            let properties = &event["Properties"];
+            let Some(path) = properties["Path"].as_str() else {
+                continue;
+            };
+            if path == "/authorize" || path == "/authorize/callback" {
+                let settings = &properties["RouteSettings"];
+                let (route_rate, route_burst) = (
+                    reference(&settings["ThrottlingRateLimit"]),
+                    reference(&settings["ThrottlingBurstLimit"]),
+                );
+                assert!(
+                    default(&route_rate) < default(&rate),
+                    "{name:?} {event_name:?}"
+                );
+                assert!(
+                    default(&route_burst) < default(&burst),
+                    "{name:?} {event_name:?}"
+                );
+                throttled_public.push(path);
+            }
+        }
+    }
+    throttled_public.sort();
+    assert_eq!(throttled_public, ["/authorize", "/authorize/callback"]);
+
+    let link = &resources["AuthLinkFunction"]["Properties"];
+    let mint = &link["Events"]["MintLink"]["Properties"];
+    assert_eq!(
+        (&mint["Path"], &mint["Method"], &mint["Auth"]["Authorizer"]),
+        (
+            &Value::from("/links"),
+            &Value::from("POST"),
+            &Value::from("AWS_IAM")
+        )
+    );
+    assert_eq!(
+        reference(&link["Environment"]["Variables"]["LINK_SECRET_ID"]),
+        "LinkKeySecret"
+    );
+    let key = &resources["LinkKeySecret"]["Properties"]["GenerateSecretString"];
+    assert!(key["PasswordLength"].as_u64().unwrap() >= wxopen::links::MIN_KEY_LEN as u64);
+    assert!(key.get("SecretStringTemplate").is_none(), "a plain string");
+}
+
+/// API Gateway's access log records the route key, never the path or query string (the
+/// callback's auth_code, links' signatures); the table has point-in-time recovery.
+#[test]
+fn the_template_logs_no_query_strings_and_keeps_the_table_recoverable() {
+    use serde_yaml_ng::Value;
+    let template: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let resources = &template["Resources"];
+    let format = resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+        .as_str()
+        .unwrap();
+    let variables: Vec<&str> = format
+        .split("$context.")
+        .skip(1)
+        .map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(variables.contains(&"routeKey"), "{variables:?}");
+    for variable in &variables {
+        assert!(
+            [
+                "requestId",
+                "requestTimeEpoch",
+                "identity.sourceIp",
+                "routeKey",
+                "status",
+                "responseLength",
+                "responseLatency",
+                "integrationErrorMessage",
+            ]
+            .contains(variable),
+            "$context.{variable} may carry the path or query string"
+        );
+    }
+    assert_eq!(
+        resources["StateTable"]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
 }

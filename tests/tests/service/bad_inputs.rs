@@ -16,6 +16,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
+use wxopen::authorization::LinkError;
+use wxopen::links::LinkRefusal;
 use wxopen::store::PreAuthSession;
 use wxopen_tests::dev_server::{self, DevServer};
 use wxopen_tests::service::Service;
@@ -74,8 +76,9 @@ enum Body {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Effect {
     Nothing,
-    /// Only WeChat can tell a code is bad: one api_query_auth call, and nothing stored (the
-    /// claim taken for the exchange is dropped with WeChat's refusal).
+    /// Only WeChat can tell a code is bad: one api_query_auth call, the session's count of codes
+    /// tried one more, and nothing else stored (the claim taken for the exchange is dropped
+    /// with WeChat's refusal).
     CodeAskedOnce,
 }
 
@@ -190,6 +193,15 @@ struct Setup {
     expired_session: String,
     /// Confirmed, its push never delivered, the code past its life at WeChat.
     expired_code_callback: String,
+    /// Opened, and its codes tried as often as a session may.
+    spent_session: String,
+    /// A link the platform minted (path and query), current.
+    link: String,
+    /// A link the platform minted that expired an hour ago.
+    expired_link: String,
+    /// A minted link that started as many authorizations as a link may in this window (and
+    /// the next, should the hour turn during the test).
+    spent_link: String,
 }
 
 fn session_of(wechat_url: &str) -> String {
@@ -262,7 +274,63 @@ async fn setup(s: &Service) -> Setup {
     };
     assert!(store.create_session(&s.component, &expired).await.unwrap());
 
+    // A session whose codes were tried as often as a session may.
+    let (wechat, _) = s.open_wechat_page("merchant=bad-inputs-6").await;
+    let spent_session = session_of(&wechat);
+    for _ in 0..wxopen::authorization::CODE_ATTEMPTS_PER_SESSION {
+        assert!(
+            store
+                .count_code_attempt(
+                    &s.component,
+                    &spent_session,
+                    wxopen::authorization::CODE_ATTEMPTS_PER_SESSION
+                )
+                .await
+                .unwrap()
+        );
+    }
+
+    // Minted links: current, expired, and one that started all it may.
+    let path = |url: &str| url[s.url("").len()..].to_owned();
+    let link = path(&s.link("merchant=bad-inputs-7&auth_type=2").await);
+    let key = s.app.link.link_key.keys().await.unwrap();
+    let params = |merchant: &str| wxopen::authorization::LinkParams {
+        merchant: merchant.into(),
+        auth_type: 3,
+        biz_appid: None,
+        mode: None,
+    };
+    let expired_link = wxopen::links::mint(
+        &key,
+        params("bad-inputs-8"),
+        now - 3600 - 60,
+        wxopen::links::MIN_TTL,
+    )
+    .unwrap();
+    let spent_link =
+        wxopen::links::mint(&key, params("bad-inputs-9"), now, wxopen::links::MAX_TTL).unwrap();
+    for window in [now, now + wxopen::links::START_WINDOW_SECS] {
+        for _ in 0..wxopen::links::STARTS_PER_WINDOW {
+            assert!(
+                store
+                    .count_link_start(
+                        &s.component,
+                        &spent_link.signature,
+                        window,
+                        wxopen::links::START_WINDOW_SECS,
+                        wxopen::links::STARTS_PER_WINDOW
+                    )
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
     Setup {
+        spent_session,
+        link,
+        expired_link: path(&expired_link.url(&s.url(""))),
+        spent_link: path(&spent_link.url(&s.url(""))),
         ticket_xml: ticket.xml,
         ticket_create_time: ticket.create_time,
         authorized_xml: authorized.xml.clone(),
@@ -321,6 +389,27 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
     let bad_merchant = "merchant must be 1 to 64 letters, digits, &apos;-&apos;, &apos;_&apos;, &apos;.&apos; or &apos;:&apos;";
     let bad_auth_type = "auth_type must be 1 (official accounts), 2 (mini programs) or 3 (both)";
     let bad_biz_appid = "biz_appid must be an appid: wx followed by 16 hexadecimal digits";
+    let unsigned = (
+        LinkRefusal::Unsigned.zh(),
+        "this link is not signed: ask the platform for your authorization link",
+    );
+    let altered = (
+        LinkRefusal::Altered.zh(),
+        "this link was altered: its signature does not match its parameters",
+    );
+    let expires = param(&s.url(&setup.link), "expires");
+    let moved_expiry = setup.link.replace(
+        &format!("expires={expires}"),
+        &format!("expires={}", expires.parse::<i64>().unwrap() + 86400),
+    );
+    let post_links = |body: &str| {
+        request(
+            Target::Service,
+            Method::POST,
+            "/links",
+            body.as_bytes().to_vec(),
+        )
+    };
 
     let message = |to: &str, sender: &str| {
         format!(
@@ -926,6 +1015,166 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             expect: exact(400, &format!(r#"{{"error":"{bad_auth_type}"}}"#)),
             effect: Effect::Nothing,
         },
+        Row {
+            case: "link: unsigned",
+            request: "`/authorize?merchant=m1&go=1` (typed, not minted)",
+            call: get("/authorize?merchant=m1&go=1"),
+            expect: page(403, &[unsigned.0, unsigned.1]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link JSON: unsigned",
+            request: "`/authorize?merchant=m1&format=json`",
+            call: get("/authorize?merchant=m1&format=json"),
+            expect: exact(403, &format!(r#"{{"error":"{}"}}"#, unsigned.1)),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link: another merchant",
+            request: "a minted link with `merchant` changed, `&go=1`",
+            call: get(format!(
+                "{}&go=1",
+                setup
+                    .link
+                    .replace("merchant=bad-inputs-7", "merchant=bad-inputs-1")
+            )),
+            expect: page(403, &[altered.0, altered.1]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link: auth_type changed",
+            request: "a minted link (`auth_type=2`) with `auth_type=3`, `&go=1`",
+            call: get(format!(
+                "{}&go=1",
+                setup.link.replace("auth_type=2", "auth_type=3")
+            )),
+            expect: page(403, &[altered.1]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link: mode added",
+            request: "a minted link with `&mode=mobile` added, `&go=1`",
+            call: get(format!("{}&mode=mobile&go=1", setup.link)),
+            expect: page(403, &[altered.1]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link: expiry moved",
+            request: "a minted link with `expires` a day later",
+            call: get(moved_expiry),
+            expect: page(403, &[altered.1]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link: signature not hex",
+            request: "a minted link with `sig=zz`",
+            call: get(format!(
+                "{}sig=zz&go=1",
+                setup.link.split_once("sig=").unwrap().0
+            )),
+            expect: page(403, &[altered.1]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link: expired",
+            request: "a minted link past its `expires`, `&go=1`",
+            call: get(format!("{}&go=1", setup.expired_link)),
+            expect: page(
+                410,
+                &[
+                    "此链接已过期",
+                    "this link has expired: ask the platform for a new one",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "link: too many starts",
+            request: "a minted link that started 5 authorizations this hour, `&go=1`",
+            call: get(format!("{}&go=1", setup.spent_link)),
+            expect: page(
+                429,
+                &[
+                    "此链接的授权尝试过于频繁",
+                    "This link has started 5 authorizations this hour",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        // ----- auth-link: POST /links (behind IAM) -----
+        Row {
+            case: "links: GET",
+            request: "`GET /links`",
+            call: get("/links"),
+            expect: exact(
+                405,
+                r#"{"error":"method_not_allowed","message":"only POST is accepted"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "links: not JSON",
+            request: "`POST /links` with `merchant=m1`",
+            call: post_links("merchant=m1"),
+            expect: exact(
+                400,
+                r#"{"error":"bad_request","message":"the body must be {merchant, auth_type?, biz_appid?, mode?, ttl_secs?}: expected value"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "links: no merchant",
+            request: "`POST /links` with `{\"auth_type\": 1}`",
+            call: post_links(r#"{"auth_type": 1}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_request","message":"the body must be {merchant, auth_type?, biz_appid?, mode?, ttl_secs?}: missing field `merchant`"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "links: unknown field",
+            request: "`POST /links` with `{\"merchant\": \"m1\", \"expires\": 1}`",
+            call: post_links(r#"{"merchant": "m1", "expires": 1}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_request","message":"the body must be {merchant, auth_type?, biz_appid?, mode?, ttl_secs?}: unknown field `expires`, expected one of `merchant`, `auth_type`, `biz_appid`, `mode`, `ttl_secs`"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "links: bad merchant",
+            request: "`POST /links` with `{\"merchant\": \"<b>\"}`",
+            call: post_links(r#"{"merchant": "<b>"}"#),
+            expect: exact(
+                400,
+                &format!(
+                    r#"{{"error":"bad_request","message":"{}"}}"#,
+                    LinkError::BadMerchant
+                ),
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "links: bad mode",
+            request: "`POST /links` with `{\"merchant\": \"m1\", \"mode\": \"tv\"}`",
+            call: post_links(r#"{"merchant": "m1", "mode": "tv"}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_request","message":"mode must be pc or mobile"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "links: ttl over 7 days",
+            request: "`POST /links` with `{\"merchant\": \"m1\", \"ttl_secs\": 604801}`",
+            call: post_links(r#"{"merchant": "m1", "ttl_secs": 604801}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_request","message":"ttl_secs must be between 60 and 604800 (7 days)"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
         // ----- auth-callback: GET /authorize/callback -----
         Row {
             case: "callback: POST",
@@ -1045,6 +1294,22 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
                 &[
                     "此授权不属于当前链接",
                     "this authorization belongs to another link. Start again from your authorization link.",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "callback: too many codes",
+            request: "a session whose codes were tried 5 times, another code",
+            call: callback(&format!(
+                "session={}&auth_code=queryauthcode@@@sixth",
+                setup.spent_session
+            )),
+            expect: page(
+                429,
+                &[
+                    "此授权链接尝试次数过多",
+                    "this authorization link was tried too many times. Start again from your authorization link.",
                 ],
             ),
             effect: Effect::Nothing,
@@ -1255,6 +1520,25 @@ fn string(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> 
     })
 }
 
+const CODE_ATTEMPTS: &str = "code_attempts";
+
+/// The items without the sessions' count of codes tried.
+fn without_attempts(items: &Items) -> Items {
+    let mut items = items.clone();
+    for item in &mut items {
+        item.remove(CODE_ATTEMPTS);
+    }
+    items
+}
+
+/// Codes tried, over all sessions.
+fn attempts(items: &Items) -> i64 {
+    items
+        .iter()
+        .filter_map(|item| string(item, CODE_ATTEMPTS)?.parse::<i64>().ok())
+        .sum()
+}
+
 /// Checks what a row changed against what it may change; returns a complaint if it differs.
 fn check_effect(row: &Row, before: &Snapshot, after: &Snapshot) -> Option<String> {
     match row.effect {
@@ -1280,7 +1564,10 @@ fn check_effect(row: &Row, before: &Snapshot, after: &Snapshot) -> Option<String
         Effect::CodeAskedOnce => {
             let mut calls = before.calls.per_api.clone();
             *calls.entry("api_query_auth".into()).or_default() += 1;
-            let unchanged = after.items == before.items && after.pushes == before.pushes;
+            // The session counts the code tried; nothing else changes.
+            let unchanged = without_attempts(&after.items) == without_attempts(&before.items)
+                && attempts(&after.items) == attempts(&before.items) + 1
+                && after.pushes == before.pushes;
             (!(unchanged && after.calls.per_api == calls)).then(|| {
                 format!(
                     "expected one api_query_auth call and nothing stored: items unchanged \
@@ -1382,7 +1669,9 @@ fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     let mut section = "";
     for row in rows {
-        let route = if row.case.starts_with("link") {
+        let route = if row.case.starts_with("links") {
+            "auth-link: `POST /links` (behind IAM)"
+        } else if row.case.starts_with("link") {
             "auth-link: `GET /authorize`"
         } else if row.case.starts_with("callback") {
             "auth-callback: `GET /authorize/callback`"
@@ -1413,7 +1702,9 @@ fn render(rows: &[Row]) -> String {
         };
         let changes = match row.effect {
             Effect::Nothing => "nothing",
-            Effect::CodeAskedOnce => "one api_query_auth call; nothing stored",
+            Effect::CodeAskedOnce => {
+                "one api_query_auth call; the session counts one code tried; nothing else stored"
+            }
         };
         out.push_str(&format!(
             "| {} | {} | {expected} | {changes} |\n",

@@ -50,8 +50,9 @@ async fn a_merchant_authorizes_an_account_in_a_real_browser() {
     std::fs::create_dir_all(&shots).unwrap();
     let browser = Browser::start().await.unwrap();
 
-    // Our landing page: the merchant arrives from a link pasted anywhere.
-    let landing = s.url(&format!("/authorize?merchant={MERCHANT}"));
+    // Our landing page: the merchant arrives from the link the platform minted for it, pasted
+    // anywhere.
+    let landing = s.link(&format!("merchant={MERCHANT}")).await;
     browser.goto(&landing).await.unwrap();
     assert_eq!(browser.title().await.unwrap(), "授权 | Authorize");
     let button = browser.find("a.button").await.unwrap();

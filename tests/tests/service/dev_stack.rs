@@ -14,11 +14,23 @@ async fn the_local_stack_takes_a_merchant_through_in_a_real_browser() {
         Err(missing) => panic!("{missing}"),
     }
     let merchant = format!("dev-check-{}", std::process::id());
-    let browser = Browser::start().await.unwrap();
-    browser
-        .goto(&format!("{base}/authorize?merchant={merchant}"))
+    // The stack mints the link as the platform's back office does (POST /links).
+    let minted: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/links"))
+        .json(&serde_json::json!({ "merchant": merchant }))
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
+    let link = minted["url"].as_str().unwrap();
+    assert!(
+        link.starts_with(&format!("{base}/authorize?merchant={merchant}&")),
+        "{link}"
+    );
+    let browser = Browser::start().await.unwrap();
+    browser.goto(link).await.unwrap();
     let button = browser.find("a.button").await.unwrap();
     browser.click(&button).await.unwrap();
     let source = browser.source().await.unwrap();
