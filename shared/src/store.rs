@@ -79,6 +79,16 @@ conditional_check!(
     aws_sdk_dynamodb::operation::delete_item::DeleteItemError
 );
 
+/// A transaction is cancelled when one of its conditions fails (or another transaction holds
+/// one of its items): nothing of it applied.
+impl ConditionalCheck
+    for aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError
+{
+    fn is_conditional_check_failed(&self) -> bool {
+        self.is_transaction_canceled_exception()
+    }
+}
+
 pub(crate) fn conditional_failed<E: ConditionalCheck, R>(error: &SdkError<E, R>) -> bool {
     error
         .as_service_error()

@@ -38,31 +38,14 @@ const HOW: &str = "bash scripts/services.sh run cargo bench -p wxopen-tests --be
 const BARE_SAMPLES: usize = 100;
 
 fn main() {
-    if !support::benching(BENCH, HOW) {
+    let Some(flags) = support::start(BENCH, HOW, &["callbacks", "warmup", "latency-ms"]) else {
         return;
-    }
-    let values = match support::flags(BENCH, &["callbacks", "warmup", "latency-ms"]) {
-        Ok(Some(values)) => values,
-        Ok(None) => return,
-        Err(message) => support::usage_error(BENCH, &message),
     };
-    support::require_services(BENCH, HOW);
-    let number = |name, default| {
-        support::number(&values, name, default).unwrap_or_else(|m| support::usage_error(BENCH, &m))
-    };
+    let number = |name, default| flags.number(name, default);
     let callbacks = number("callbacks", 200).max(1) as usize;
     let warmup = number("warmup", 10) as usize;
     let latency = Duration::from_millis(number("latency-ms", 20));
-    // Logs as the function logs them (JSON lines), into a sink: their cost is in the figures.
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .with_writer(std::io::sink)
-        .try_init();
+    support::log_into_sink();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -31,29 +31,13 @@ const APPID: &str = "wx3f2a6c8d1e4b7a90";
 const USER_NAME: &str = "gh_bench00000001";
 
 fn main() {
-    if !support::benching(BENCH, HOW) {
+    let Some(flags) = support::start(BENCH, HOW, &["messages", "warmup"]) else {
         return;
-    }
-    let values = match support::flags(BENCH, &["messages", "warmup"]) {
-        Ok(Some(values)) => values,
-        Ok(None) => return,
-        Err(message) => support::usage_error(BENCH, &message),
     };
-    support::require_services(BENCH, HOW);
-    let number = |name, default| {
-        support::number(&values, name, default).unwrap_or_else(|m| support::usage_error(BENCH, &m))
-    };
+    let number = |name, default| flags.number(name, default);
     let count = number("messages", 1000).max(1) as usize;
     let warmup = number("warmup", 100) as usize;
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .with_writer(std::io::sink)
-        .try_init();
+    support::log_into_sink();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -30,30 +30,13 @@ const BENCH: &str = "push_store";
 const HOW: &str = "bash scripts/services.sh run cargo bench -p wxopen-tests --bench push_store";
 
 fn main() {
-    if !support::benching(BENCH, HOW) {
+    let Some(flags) = support::start(BENCH, HOW, &["pushes", "warmup"]) else {
         return;
-    }
-    let values = match support::flags(BENCH, &["pushes", "warmup"]) {
-        Ok(Some(values)) => values,
-        Ok(None) => return,
-        Err(message) => support::usage_error(BENCH, &message),
     };
-    support::require_services(BENCH, HOW);
-    let number = |name, default| {
-        support::number(&values, name, default).unwrap_or_else(|m| support::usage_error(BENCH, &m))
-    };
+    let number = |name, default| flags.number(name, default);
     let pushes = number("pushes", 2000).max(1) as usize;
     let warmup = number("warmup", 200) as usize;
-    // Logs as the function logs them (JSON lines), into a sink: their cost is in the figures.
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .with_writer(std::io::sink)
-        .try_init();
+    support::log_into_sink();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -25,7 +25,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures_util::StreamExt;
 use wxopen::store::{Store, authorizer_pk, due_pk};
 use wxopen::tokens::Tokens;
@@ -38,18 +38,14 @@ const BENCH: &str = "reconcile";
 const HOW: &str = "bash scripts/services.sh run cargo bench -p wxopen-tests --bench reconcile";
 
 fn main() {
-    if !support::benching(BENCH, HOW) {
+    let Some(flags) = support::start(
+        BENCH,
+        HOW,
+        &["accounts", "missing", "budget-s", "floor-ops"],
+    ) else {
         return;
-    }
-    let values = match support::flags(BENCH, &["accounts", "missing", "budget-s", "floor-ops"]) {
-        Ok(Some(values)) => values,
-        Ok(None) => return,
-        Err(message) => support::usage_error(BENCH, &message),
     };
-    support::require_services(BENCH, HOW);
-    let number = |name, default| {
-        support::number(&values, name, default).unwrap_or_else(|m| support::usage_error(BENCH, &m))
-    };
+    let number = |name, default| flags.number(name, default);
     let accounts = number("accounts", 100_000).max(1) as usize;
     let missing = (number("missing", 5_000) as usize).min(accounts);
     let budget = Duration::from_secs(number("budget-s", 280).max(1));
@@ -284,42 +280,7 @@ async fn seed_agreeing(
             ])
         })
         .collect();
-    futures_util::stream::iter(items.chunks(25))
-        .map(|chunk| async move {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|item| {
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item.clone()))
-                                .build()
-                                .expect("a put request"),
-                        )
-                        .build()
-                })
-                .collect();
-            let mut attempt = 0u32;
-            while !requests.is_empty() {
-                let output = client
-                    .batch_write_item()
-                    .request_items(table, requests)
-                    .send()
-                    .await
-                    .expect("BatchWriteItem");
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut left| left.remove(table))
-                    .unwrap_or_default();
-                if !requests.is_empty() {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
-                }
-            }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<()>>()
-        .await;
+    support::batch_put(client, table, &items).await;
 }
 
 /// Operation counts, largest first (`UpdateItem 100000, BatchGetItem 1000, ...`).

@@ -14,10 +14,13 @@
 //! `cargo test --all-targets` also runs this binary, without `--bench`: it then only says how to
 //! run it, so the test command stays fast.
 
+#[allow(dead_code)] // Each benchmark uses part of the shared helpers.
+mod support;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 use token_refresher::Refresher;
 use wxopen::refresh::{RunOptions, run};
@@ -37,8 +40,6 @@ const FLAGS: [&str; 6] = [
     "concurrency",
     "seed-concurrency",
 ];
-/// DynamoDB's BatchWriteItem limit.
-const BATCH: usize = 25;
 
 #[derive(Debug, Clone)]
 struct Scenario {
@@ -369,46 +370,7 @@ async fn store_not_due(tokens: &Tokens, template_appid: &str, count: usize) {
             item
         })
         .collect();
-    let written: usize = futures_util::stream::iter(items.chunks(BATCH))
-        .map(|chunk| {
-            let (client, table) = (client, &table);
-            async move {
-                let mut requests: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|item| {
-                        WriteRequest::builder()
-                            .put_request(
-                                PutRequest::builder()
-                                    .set_item(Some(item.clone()))
-                                    .build()
-                                    .expect("a put request"),
-                            )
-                            .build()
-                    })
-                    .collect();
-                let mut attempt = 0u32;
-                while !requests.is_empty() {
-                    let output = client
-                        .batch_write_item()
-                        .request_items(table, requests)
-                        .send()
-                        .await
-                        .expect("BatchWriteItem");
-                    requests = output
-                        .unprocessed_items
-                        .and_then(|mut left| left.remove(table))
-                        .unwrap_or_default();
-                    if !requests.is_empty() {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
-                    }
-                }
-                chunk.len()
-            }
-        })
-        .buffer_unordered(8)
-        .fold(0, |sum, n| async move { sum + n })
-        .await;
+    let written = support::batch_put(client, &table, &items).await;
     assert_eq!(written, count);
 }
 

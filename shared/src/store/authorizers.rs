@@ -243,17 +243,7 @@ impl Store {
                     .build(),
             );
         }
-        match transaction.send().await {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(dynamo_error("TransactWriteItems")(error)),
-        }
+        applied(transaction.send().await, "TransactWriteItems")
     }
 
     /// Stores an account's profile and permission sets (api_get_authorizer_info), once it is

@@ -176,17 +176,7 @@ impl Store {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(dynamo_error("TransactWriteItems")(error)),
-        }
+        applied(result, "TransactWriteItems")
     }
 
     /// One session, read consistently.
@@ -410,16 +400,14 @@ impl Store {
         authorizer_appid: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let update = self.settle_code_update(component, code, authorizer_appid, now);
         self.client
             .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&authcode_pk(component, code)))
-            .key("sk", s("authcode"))
-            .update_expression(EXCHANGED)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":exchanged", s("exchanged"))
-            .expression_attribute_values(":appid", s(authorizer_appid))
-            .expression_attribute_values(":expires", n(now + KEEP_SECS))
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
             .send()
             .await
             .map_err(dynamo_error("UpdateItem"))?;

@@ -86,6 +86,94 @@ pub fn require_services(bench: &str, command: &str) {
     }
 }
 
+/// The flags of a benchmark against the local services, once it is known to run.
+pub struct Flags {
+    bench: &'static str,
+    values: HashMap<String, String>,
+}
+
+impl Flags {
+    /// A numeric flag, or its default; a bad value stops the benchmark.
+    pub fn number(&self, name: &str, default: u64) -> u64 {
+        number(&self.values, name, default).unwrap_or_else(|m| usage_error(self.bench, &m))
+    }
+}
+
+/// The start every benchmark against DynamoDB Local shares: the `--bench` gate, its `known`
+/// flags, and the local services. `None` when it is not to run.
+pub fn start(bench: &'static str, how: &str, known: &[&str]) -> Option<Flags> {
+    if !benching(bench, how) {
+        return None;
+    }
+    let values = match flags(bench, known) {
+        Ok(values) => values?,
+        Err(message) => usage_error(bench, &message),
+    };
+    require_services(bench, how);
+    Some(Flags { bench, values })
+}
+
+/// Logs as the functions log them (JSON lines), into a sink: their cost is in the figures.
+pub fn log_into_sink() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .with_writer(std::io::sink)
+        .try_init();
+}
+
+/// Puts `items` into `table` with BatchWriteItem, 25 at a time and 8 batches in flight,
+/// retrying what DynamoDB leaves unprocessed; seeding only, never timed. Returns how many.
+pub async fn batch_put(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: &[HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+) -> usize {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use futures_util::StreamExt;
+    futures_util::stream::iter(items.chunks(25))
+        .map(|chunk| async move {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item.clone()))
+                                .build()
+                                .expect("a put request"),
+                        )
+                        .build()
+                })
+                .collect();
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let output = client
+                    .batch_write_item()
+                    .request_items(table, requests)
+                    .send()
+                    .await
+                    .expect("BatchWriteItem");
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
+                }
+            }
+            chunk.len()
+        })
+        .buffer_unordered(8)
+        .fold(0, |sum, n| async move { sum + n })
+        .await
+}
+
 /// Median, 99th percentile, minimum and maximum of a set of durations.
 #[derive(Debug, Clone, Copy)]
 pub struct Stats {
