@@ -5,12 +5,11 @@
 
 use std::fmt;
 
-use aes::Aes256;
+use aes::{Aes256Dec, Aes256Enc};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use cbc::cipher::block_padding::NoPadding;
-use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyInit};
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
@@ -21,7 +20,9 @@ const RANDOM_LEN: usize = 16;
 const LENGTH_LEN: usize = 4;
 
 /// Real EncodingAESKeys usually end in a character with non-zero trailing bits, which a strict
-/// decoder rejects; the key alone is decoded leniently.
+/// decoder rejects; the key alone is decoded leniently (by the `base64` crate, whose engine
+/// takes exactly that leniency). Messages are decoded strictly by `base64_simd`, which is
+/// several times faster on them.
 const AES_KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new()
@@ -65,6 +66,10 @@ impl CryptoError {
 pub struct MessageCrypto {
     token: String,
     key: [u8; 32],
+    /// The key's round keys, expanded once: expanding them again for every message was a
+    /// measurable part of a push's cost.
+    decryptor: Aes256Dec,
+    encryptor: Aes256Enc,
     appid: String,
 }
 
@@ -116,6 +121,8 @@ impl MessageCrypto {
         Ok(Self {
             token: token.into(),
             key,
+            decryptor: Aes256Dec::new(&key.into()),
+            encryptor: Aes256Enc::new(&key.into()),
             appid: appid.into(),
         })
     }
@@ -127,13 +134,21 @@ impl MessageCrypto {
 
     /// `hex(sha1(sorted(token, timestamp, nonce, encrypt)))`, lower case.
     pub fn signature(&self, timestamp: &str, nonce: &str, encrypt: &str) -> String {
+        let hex = self.signature_hex(timestamp, nonce, encrypt);
+        String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
+    }
+
+    /// The signature's 40 lower-case hex digits, on the stack.
+    fn signature_hex(&self, timestamp: &str, nonce: &str, encrypt: &str) -> [u8; 40] {
         let mut parts = [self.token.as_str(), timestamp, nonce, encrypt];
         parts.sort_unstable();
         let mut hasher = Sha1::new();
         for part in parts {
             hasher.update(part.as_bytes());
         }
-        hex::encode(hasher.finalize())
+        let mut hex = [0u8; 40];
+        hex::encode_to_slice(hasher.finalize(), &mut hex).expect("20 bytes are 40 hex digits");
+        hex
     }
 
     /// Checks `msg_signature` in constant time.
@@ -144,8 +159,8 @@ impl MessageCrypto {
         nonce: &str,
         encrypt: &str,
     ) -> Result<(), CryptoError> {
-        let expected = self.signature(timestamp, nonce, encrypt);
-        if bool::from(expected.as_bytes().ct_eq(msg_signature.as_bytes())) {
+        let expected = self.signature_hex(timestamp, nonce, encrypt);
+        if bool::from(expected.ct_eq(msg_signature.as_bytes())) {
             Ok(())
         } else {
             Err(CryptoError::ValidateSignature)
@@ -154,13 +169,13 @@ impl MessageCrypto {
 
     /// Decrypts an `Encrypt` value and checks that it was meant for our appid.
     pub fn decrypt(&self, encrypt: &str) -> Result<String, CryptoError> {
-        let mut buf = STANDARD
-            .decode(encrypt)
+        let mut buf = base64_simd::STANDARD
+            .decode_to_vec(encrypt)
             .map_err(|_| CryptoError::DecodeBase64)?;
         if buf.is_empty() || buf.len() % 16 != 0 {
             return Err(CryptoError::DecryptAes);
         }
-        let plain = cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv().into())
+        let plain = cbc::Decryptor::<&Aes256Dec>::inner_iv_init(&self.decryptor, &self.iv().into())
             .decrypt_padded::<NoPadding>(&mut buf)
             .map_err(|_| CryptoError::DecryptAes)?;
         let content = strip_padding(plain)?;
@@ -172,13 +187,14 @@ impl MessageCrypto {
         if length > rest.len() {
             return Err(CryptoError::IllegalBuffer);
         }
-        let (message, appid) = rest.split_at(length);
-        if appid != self.appid.as_bytes() {
+        if rest[length..] != *self.appid.as_bytes() {
             return Err(CryptoError::ValidateAppid);
         }
-        std::str::from_utf8(message)
-            .map(str::to_owned)
-            .map_err(|_| CryptoError::IllegalBuffer)
+        // The message is moved to the front of the buffer it was decrypted in: no second copy.
+        let start = RANDOM_LEN + LENGTH_LEN;
+        buf.copy_within(start..start + length, 0);
+        buf.truncate(length);
+        String::from_utf8(buf).map_err(|_| CryptoError::IllegalBuffer)
     }
 
     /// Encrypts a message for our appid with fresh random bytes.
@@ -199,10 +215,10 @@ impl MessageCrypto {
         buf.extend_from_slice(self.appid.as_bytes());
         buf.resize(unpadded + pad, pad as u8);
         let len = buf.len();
-        cbc::Encryptor::<Aes256>::new(&self.key.into(), &self.iv().into())
+        cbc::Encryptor::<&Aes256Enc>::inner_iv_init(&self.encryptor, &self.iv().into())
             .encrypt_padded::<NoPadding>(&mut buf, len)
             .expect("the buffer is a whole number of blocks");
-        STANDARD.encode(&buf)
+        base64_simd::STANDARD.encode_to_string(&buf)
     }
 
     /// Encrypts and signs a reply the way WeChat expects it back.
@@ -238,6 +254,9 @@ fn strip_padding(plain: &[u8]) -> Result<&[u8], CryptoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes::Aes256;
+    use base64::engine::general_purpose::STANDARD;
+    use cbc::cipher::KeyIvInit;
 
     // Vectors from WeChat's official sample code (Java, Python, C++) and documentation.
     const SAMPLE_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";

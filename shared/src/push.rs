@@ -46,16 +46,23 @@ impl PushError {
 impl Envelope {
     /// Reads the envelope of a push's body.
     pub fn parse(body: &str) -> Result<Self, PushError> {
-        let fields = xml::parse(body)?;
-        let encrypt = fields
-            .get("Encrypt")
-            .filter(|e| !e.is_empty())
-            .ok_or(PushError::MissingField("Encrypt"))?
-            .to_owned();
+        let (mut app_id, mut to_user_name, mut encrypt) = (None, None, None);
+        // Only these three are copied out, the first of each name (as `Fields::get` reads).
+        xml::for_each_field(body, |name, value| {
+            let slot = match name {
+                "AppId" => &mut app_id,
+                "ToUserName" => &mut to_user_name,
+                "Encrypt" => &mut encrypt,
+                _ => return,
+            };
+            slot.get_or_insert_with(|| value.to_owned());
+        })?;
         Ok(Self {
-            app_id: fields.get("AppId").map(str::to_owned),
-            to_user_name: fields.get("ToUserName").map(str::to_owned),
-            encrypt,
+            app_id,
+            to_user_name,
+            encrypt: encrypt
+                .filter(|e| !e.is_empty())
+                .ok_or(PushError::MissingField("Encrypt"))?,
         })
     }
 }
@@ -205,24 +212,27 @@ pub const FAST_REGISTRATION_CODE_LIFETIME: i64 = 3600;
 impl ComponentPush {
     /// Parses the decrypted XML of a push to the authorization event URL.
     pub fn parse(xml: &str) -> Result<Self, PushError> {
-        let fields = xml::parse(xml)?;
-        let app_id = required(&fields, "AppId")?.to_owned();
-        let create_time = unix_time(&fields, "CreateTime")?;
-        let info = match required(&fields, "InfoType")? {
+        // The pushes this service acts on need a few fields, copied out as the XML is read;
+        // the others keep every field, read again whole (they are rare).
+        let mut known = Known::default();
+        xml::for_each_field(xml, |path, value| known.keep(path, value))?;
+        let app_id = known.take_required("AppId")?;
+        let create_time = unix_time(&known, "CreateTime")?;
+        let info = match required(&known, "InfoType")? {
             "component_verify_ticket" => ComponentInfo::VerifyTicket {
-                ticket: required(&fields, "ComponentVerifyTicket")?.to_owned(),
+                ticket: known.take_required("ComponentVerifyTicket")?,
             },
-            "authorized" => ComponentInfo::Authorized(AuthorizationGrant::from_fields(&fields)?),
+            "authorized" => ComponentInfo::Authorized(AuthorizationGrant::from_fields(&known)?),
             "updateauthorized" => {
-                ComponentInfo::UpdateAuthorized(AuthorizationGrant::from_fields(&fields)?)
+                ComponentInfo::UpdateAuthorized(AuthorizationGrant::from_fields(&known)?)
             }
             "unauthorized" => ComponentInfo::Unauthorized {
-                authorizer_appid: required(&fields, "AuthorizerAppid")?.to_owned(),
+                authorizer_appid: required(&known, "AuthorizerAppid")?.to_owned(),
             },
-            FAST_REGISTERED => fast_registered(fields, create_time)?,
+            FAST_REGISTERED => fast_registered(xml::parse(xml)?, create_time)?,
             other => ComponentInfo::Other {
                 info_type: other.to_owned(),
-                fields,
+                fields: xml::parse(xml)?,
             },
         };
         Ok(Self {
@@ -233,8 +243,66 @@ impl ComponentPush {
     }
 }
 
+/// The fields the pushes this service acts on are read from, each the first of its path (as
+/// [`Fields::get`] reads it).
+const KNOWN: [&str; 8] = [
+    "AppId",
+    "CreateTime",
+    "InfoType",
+    "ComponentVerifyTicket",
+    "AuthorizerAppid",
+    "AuthorizationCode",
+    "AuthorizationCodeExpiredTime",
+    "PreAuthCode",
+];
+
+#[derive(Default)]
+struct Known([Option<String>; KNOWN.len()]);
+
+impl Known {
+    fn keep(&mut self, path: &str, value: &str) {
+        if let Some(i) = KNOWN.iter().position(|name| *name == path) {
+            self.0[i].get_or_insert_with(|| value.to_owned());
+        }
+    }
+
+    /// What [`required`] reads, moved out rather than copied.
+    fn take_required(&mut self, name: &'static str) -> Result<String, PushError> {
+        required(self, name)?;
+        let i = KNOWN
+            .iter()
+            .position(|k| *k == name)
+            .expect("a known field");
+        let value = self.0[i].take().expect("required checked it");
+        let trimmed = value.trim();
+        Ok(if trimmed.len() == value.len() {
+            value
+        } else {
+            trimmed.to_owned()
+        })
+    }
+}
+
+/// Where a push's fields are looked up: all of them, or the few the common pushes need.
+trait Lookup {
+    fn get(&self, path: &str) -> Option<&str>;
+}
+
+impl Lookup for Fields {
+    fn get(&self, path: &str) -> Option<&str> {
+        Fields::get(self, path)
+    }
+}
+
+impl Lookup for Known {
+    fn get(&self, path: &str) -> Option<&str> {
+        let i = KNOWN.iter().position(|name| *name == path)?;
+        self.0[i].as_deref()
+    }
+}
+
 impl AuthorizationGrant {
-    fn from_fields(fields: &Fields) -> Result<Self, PushError> {
+    fn from_fields(fields: &impl Lookup) -> Result<Self, PushError> {
         Ok(Self {
             authorizer_appid: required(fields, "AuthorizerAppid")?.to_owned(),
             authorization_code: required(fields, "AuthorizationCode")?.to_owned(),
@@ -270,7 +338,7 @@ fn fast_registered(fields: Fields, create_time: i64) -> Result<ComponentInfo, Pu
     })
 }
 
-fn required<'a>(fields: &'a Fields, name: &'static str) -> Result<&'a str, PushError> {
+fn required<'a>(fields: &'a impl Lookup, name: &'static str) -> Result<&'a str, PushError> {
     fields
         .get(name)
         .map(str::trim)
@@ -278,7 +346,7 @@ fn required<'a>(fields: &'a Fields, name: &'static str) -> Result<&'a str, PushE
         .ok_or(PushError::MissingField(name))
 }
 
-fn unix_time(fields: &Fields, name: &'static str) -> Result<i64, PushError> {
+fn unix_time(fields: &impl Lookup, name: &'static str) -> Result<i64, PushError> {
     required(fields, name)?
         .parse::<i64>()
         .ok()

@@ -98,13 +98,32 @@ impl Fields {
 
 /// Parses one document; the root's own name is not checked (WeChat always sends `xml`).
 pub fn parse(input: &str) -> Result<Fields, XmlError> {
+    let mut fields = Vec::with_capacity(16);
+    for_each_field(input, |path, text| {
+        fields.push((path.to_owned(), text.to_owned()));
+    })?;
+    Ok(Fields(fields))
+}
+
+/// Parses one document as [`parse`] does, with the same checks and bounds, handing each leaf
+/// to `field` as (path below the root, text) in document order instead of keeping them: a
+/// reader that wants a few fields copies only those.
+pub(crate) fn for_each_field(
+    input: &str,
+    mut field: impl FnMut(&str, &str),
+) -> Result<(), XmlError> {
     let mut reader = Reader::from_str(input);
     let malformed = |e: quick_xml::Error| XmlError::Malformed(e.to_string());
 
-    // Open elements, each with whether it has child elements (then its text is layout only).
-    let mut path: Vec<(String, bool)> = Vec::new();
-    let mut text = String::new();
-    let mut fields = Vec::new();
+    // The open elements below the root, as the path fields are named by (`info/name`), and
+    // for each open element (the root first) where its name starts in it and whether it has
+    // child elements (then its text is layout only). One buffer for every name: no allocation
+    // per element. The buffers are sized for what WeChat sends, so they are allocated once.
+    let mut names = String::with_capacity(64);
+    let mut path: Vec<(usize, bool)> = Vec::with_capacity(MAX_DEPTH);
+    // The text of the element being read; kept across elements (each value is handed on).
+    let mut text = String::with_capacity(512);
+    let mut fields = 0;
     let mut seen_root = false;
     loop {
         // Where this event starts: markup always starts a read of its own, so when the reader
@@ -117,23 +136,30 @@ pub fn parse(input: &str) -> Result<Fields, XmlError> {
             Event::Start(start) => {
                 check_attributes(&start)?;
                 open_element(&mut path, &mut seen_root)?;
-                path.push((element_name(start.name().as_ref()), false));
+                let from = names.len();
+                if !path.is_empty() {
+                    push_name(&mut names, path.len(), start.name().as_ref());
+                }
+                path.push((from, false));
                 text.clear();
             }
             Event::Empty(start) => {
                 check_attributes(&start)?;
                 open_element(&mut path, &mut seen_root)?;
                 if !path.is_empty() {
-                    let name = element_name(start.name().as_ref());
-                    push_field(&mut fields, &path, &name, String::new())?;
+                    let from = names.len();
+                    push_name(&mut names, path.len(), start.name().as_ref());
+                    push_field(&mut fields, &mut field, &names, "")?;
+                    names.truncate(from);
                 }
             }
             Event::End(_) => {
-                let (name, had_children) =
+                let (from, had_children) =
                     path.pop().expect("quick-xml checks that ends match starts");
                 if !path.is_empty() && !had_children {
-                    push_field(&mut fields, &path, &name, std::mem::take(&mut text))?;
+                    push_field(&mut fields, &mut field, &names, &text)?;
                 }
+                names.truncate(from);
                 text.clear();
             }
             Event::Text(t) => text.push_str(&t.xml10_content()),
@@ -162,11 +188,11 @@ pub fn parse(input: &str) -> Result<Fields, XmlError> {
     if !seen_root {
         return Err(XmlError::Malformed("no root element".into()));
     }
-    Ok(Fields(fields))
+    Ok(())
 }
 
 /// Checks the document's shape before an element opens, and marks its parent as a container.
-fn open_element(path: &mut [(String, bool)], seen_root: &mut bool) -> Result<(), XmlError> {
+fn open_element(path: &mut [(usize, bool)], seen_root: &mut bool) -> Result<(), XmlError> {
     let depth = path.len();
     match path.last_mut() {
         None if *seen_root => Err(XmlError::Malformed("more than one root element".into())),
@@ -193,27 +219,26 @@ fn check_attributes(start: &quick_xml::events::BytesStart<'_>) -> Result<(), Xml
     Ok(())
 }
 
-fn element_name(raw: &str) -> String {
-    raw.to_owned()
+/// Appends an element below the root, with `open` elements around it, to the path of names.
+fn push_name(names: &mut String, open: usize, name: &str) {
+    if open > 1 {
+        names.push('/');
+    }
+    names.push_str(name);
 }
 
-/// Records a leaf under its path below the root.
+/// Hands on a leaf under its path below the root, counting it against the bound.
 fn push_field(
-    fields: &mut Vec<(String, String)>,
-    open: &[(String, bool)],
-    name: &str,
-    value: String,
+    count: &mut usize,
+    field: &mut impl FnMut(&str, &str),
+    path: &str,
+    value: &str,
 ) -> Result<(), XmlError> {
-    if fields.len() >= MAX_FIELDS {
+    if *count >= MAX_FIELDS {
         return Err(XmlError::TooLarge);
     }
-    let mut key = String::new();
-    for (parent, _) in open.iter().skip(1) {
-        key.push_str(parent);
-        key.push('/');
-    }
-    key.push_str(name);
-    fields.push((key, value));
+    *count += 1;
+    field(path, value);
     Ok(())
 }
 
