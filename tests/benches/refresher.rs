@@ -1,6 +1,7 @@
 //! Benchmark of one token refresher run (issue 4): many due accounts, WeChat answering each
-//! `api_authorizer_token` after a fixed latency, bounded concurrency. Prints wall time and the
-//! items DynamoDB read; asserts nothing about time.
+//! `api_authorizer_token` after a fixed latency, bounded concurrency. Prints wall time, the
+//! items DynamoDB read, the DynamoDB operations the run sent (by kind, and per refresh) and the
+//! size of a refreshed account's item as DynamoDB bills it; asserts nothing about time.
 //!
 //!     bash scripts/services.sh run cargo bench -p wxopen-tests --bench refresher
 //!     bash scripts/services.sh run cargo bench -p wxopen-tests --bench refresher -- \
@@ -24,7 +25,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 use token_refresher::Refresher;
 use wxopen::refresh::{RunOptions, run};
-use wxopen::store::{authorizer_pk, due_pk};
+use wxopen::store::{Store, authorizer_pk, due_pk};
 use wxopen::tokens::Tokens;
 use wxopen_tests::sandbox::{self, Sandbox, SandboxConfig};
 use wxopen_tests::{aws, config, unique_appid};
@@ -257,7 +258,10 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
     );
 
     // ---- the timed run, with the refresher's own Tokens (as its Lambda builds them) ----
-    let refresher = Refresher::new(&config, aws);
+    let mut refresher = Refresher::new(&config, aws);
+    // Counting what the run sends (the interceptor only records the operation's name).
+    let calls = support::DynamoCalls::default();
+    refresher.tokens.store = Store::new(calls.client(aws), &config.table_name);
     // The component token is fetched before the clock starts, as a scheduled run finds it.
     refresher
         .tokens
@@ -266,11 +270,34 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
         .expect("a component token");
     sandbox.set_latency(API, scenario.latency);
     sandbox.reset_calls();
+    calls.take();
     let mut options = RunOptions::new(Instant::now() + Duration::from_secs(900));
     options.concurrency = scenario.concurrency;
     let started = Instant::now();
     let summary = run(&refresher.tokens, &options).await;
     let wall = started.elapsed();
+    let mut operations: std::collections::BTreeMap<String, usize> = Default::default();
+    for operation in calls.take() {
+        *operations.entry(operation).or_default() += 1;
+    }
+    let item_bytes = match seeder
+        .store
+        .client()
+        .get_item()
+        .table_name(&config.table_name)
+        .key(
+            "pk",
+            AttributeValue::S(authorizer_pk(&component, &appids[0])),
+        )
+        .key("sk", s("authorizer"))
+        .send()
+        .await
+        .expect("the refreshed account reads back")
+        .item
+    {
+        Some(item) => support::item_size(&item),
+        None => 0,
+    };
 
     let floor = scenario.due as f64 * scenario.latency.as_secs_f64() / scenario.concurrency as f64;
     let failed: usize = summary.failed.values().sum();
@@ -303,6 +330,25 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
         "api_component_token calls: {}",
         sandbox.calls_to("api_component_token")
     );
+    let per_refresh = |n: usize| n as f64 / summary.refreshed.max(1) as f64;
+    println!(
+        "DynamoDB calls:    {}",
+        operations
+            .iter()
+            .map(|(op, n)| format!("{op} x{n} ({:.3} per refresh)", per_refresh(*n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "account item:      {item_bytes} bytes as DynamoDB sizes it, after its refresh \
+         ({} KB write units per write, {} of 4 KB read units per item read)",
+        item_bytes.div_ceil(1024),
+        item_bytes.div_ceil(4096)
+    );
+    println!(
+        "wall per refresh:  {:.3} ms",
+        wall.as_secs_f64() * 1000.0 / summary.refreshed.max(1) as f64
+    );
     println!("seeding time:      {:.1} s", seeded_in.as_secs_f64());
     // One line to paste or compare.
     println!(
@@ -319,6 +365,8 @@ async fn bench(aws: &aws_config::SdkConfig, scenario: &Scenario, seed_concurrenc
             "failed": failed,
             "items_read": summary.items_read,
             "authorizer_token_calls": sandbox.calls_to(API),
+            "dynamodb_calls": operations,
+            "item_bytes": item_bytes,
             "seeding_s": (seeded_in.as_secs_f64() * 10.0).round() / 10.0,
         })
     );

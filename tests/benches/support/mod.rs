@@ -310,3 +310,37 @@ pub fn load_average() -> String {
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_owned())
 }
+
+/// An item's size as DynamoDB counts it for capacity units: each attribute's name and value
+/// in bytes (a number: about one byte per two significant digits, plus one; a map or list:
+/// three bytes, one more per element, and its contents).
+pub fn item_size(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let number = |n: &str| {
+        let digits = n.trim_start_matches(['-', '0']).replace('.', "");
+        digits.trim_end_matches('0').len().div_ceil(2) + 1
+    };
+    match value {
+        V::S(s) => s.len(),
+        V::N(n) => number(n),
+        V::B(b) => b.as_ref().len(),
+        V::Bool(_) | V::Null(_) => 1,
+        V::Ss(v) => v.iter().map(String::len).sum(),
+        V::Ns(v) => v.iter().map(|n| number(n)).sum(),
+        V::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        V::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        V::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
