@@ -9,7 +9,7 @@
 //! authorization pages), [`pushes`] (deliveries to the event URL), [`custom_api`] (the
 //! customer-service message API), [`release_check`] (全网发布, run against the message URL),
 //! [`faults`] and [`calls`] (injected errors and counters), [`control`] (`/sandbox/...`),
-//! [`clock`] (controllable time).
+//! [`clock`] (controllable time), [`users`] (the people logging in: openid and unionid).
 
 pub mod accounts;
 pub mod calls;
@@ -25,6 +25,7 @@ pub mod pushes;
 pub mod random;
 pub mod release_check;
 pub mod state;
+pub mod users;
 pub mod xml;
 
 use std::net::SocketAddr;
@@ -236,6 +237,7 @@ pub struct Shared {
     /// Signs and encrypts the release check's messages.
     crypto: MessageCrypto,
     custom_messages: Mutex<Vec<CustomMessage>>,
+    users: Mutex<users::Users>,
 }
 
 impl Shared {
@@ -267,6 +269,7 @@ impl Shared {
             pusher,
             crypto,
             custom_messages: Mutex::default(),
+            users: Mutex::default(),
         })
     }
 
@@ -308,6 +311,11 @@ impl Shared {
             return Err(axum::Json(error.body()).into_response());
         }
         Ok(plan.late)
+    }
+
+    /// Which accounts give unionids ([`users`]).
+    pub fn users(&self) -> MutexGuard<'_, users::Users> {
+        self.users.lock().expect("users lock")
     }
 
     fn custom_messages(&self) -> MutexGuard<'_, Vec<CustomMessage>> {
@@ -787,6 +795,24 @@ impl Sandbox {
     /// The customer-service messages accepted so far, oldest first.
     pub fn custom_messages(&self) -> Vec<CustomMessage> {
         self.shared.custom_messages().clone()
+    }
+
+    // ----- users -----
+
+    /// The openid `user` has in account `appid` (what a login to that account gives).
+    pub fn user_openid(&self, appid: &str, user: &str) -> String {
+        users::openid(appid, user)
+    }
+
+    /// `user`'s unionid (what logins to accounts bound to the open platform account give).
+    pub fn user_unionid(&self, user: &str) -> String {
+        users::unionid(user)
+    }
+
+    /// Binds `appid` to the platform's open platform account (the default: its logins carry
+    /// unionid) or unbinds it (no unionid).
+    pub fn set_open_platform_bound(&self, appid: &str, bound: bool) {
+        self.shared.users().set_bound(appid, bound);
     }
 
     /// The account withdraws its authorization: its tokens stop working (61003) and
