@@ -9,7 +9,8 @@
 //! authorization pages), [`pushes`] (deliveries to the event URL), [`custom_api`] (the
 //! customer-service message API), [`release_check`] (全网发布, run against the message URL),
 //! [`faults`] and [`calls`] (injected errors and counters), [`control`] (`/sandbox/...`),
-//! [`clock`] (controllable time), [`users`] (the people logging in: openid and unionid).
+//! [`clock`] (controllable time), [`users`] (the people logging in: openid and unionid),
+//! [`oauth`] (web login on behalf of official accounts).
 
 pub mod accounts;
 pub mod calls;
@@ -20,6 +21,7 @@ pub mod custom_api;
 pub mod defaults;
 pub mod errors;
 pub mod faults;
+pub mod oauth;
 pub mod pages;
 pub mod pushes;
 pub mod random;
@@ -238,6 +240,7 @@ pub struct Shared {
     crypto: MessageCrypto,
     custom_messages: Mutex<Vec<CustomMessage>>,
     users: Mutex<users::Users>,
+    oauth: Mutex<oauth::Logins>,
 }
 
 impl Shared {
@@ -270,6 +273,7 @@ impl Shared {
             crypto,
             custom_messages: Mutex::default(),
             users: Mutex::default(),
+            oauth: Mutex::default(),
         })
     }
 
@@ -316,6 +320,10 @@ impl Shared {
     /// Which accounts give unionids ([`users`]).
     pub fn users(&self) -> MutexGuard<'_, users::Users> {
         self.users.lock().expect("users lock")
+    }
+
+    fn oauth(&self) -> MutexGuard<'_, oauth::Logins> {
+        self.oauth.lock().expect("web login lock")
     }
 
     fn custom_messages(&self) -> MutexGuard<'_, Vec<CustomMessage>> {
@@ -463,6 +471,7 @@ impl Sandbox {
             .merge(component_api::routes())
             .merge(custom_api::routes())
             .merge(pages::routes())
+            .merge(oauth::routes())
             .merge(control::routes())
             .with_state(Arc::clone(&shared));
         let mut tasks = vec![tokio::spawn(async move {
