@@ -11,7 +11,7 @@
 //! [`faults`] and [`calls`] (injected errors and counters), [`control`] (`/sandbox/...`),
 //! [`clock`] (controllable time), [`users`] (the people logging in: openid and unionid),
 //! [`user_codes`] (their single-use codes), [`miniprogram_api`] (`jscode2session`), [`jssdk`]
-//! (`getticket` and the `wx.config` check).
+//! (`getticket` and the `wx.config` check), [`oauth`] (web login on behalf of official accounts).
 
 pub mod accounts;
 pub mod calls;
@@ -24,6 +24,7 @@ pub mod errors;
 pub mod faults;
 pub mod jssdk;
 pub mod miniprogram_api;
+pub mod oauth;
 pub mod pages;
 pub mod pushes;
 pub mod random;
@@ -257,6 +258,7 @@ pub struct Shared {
     crypto: MessageCrypto,
     custom_messages: Mutex<Vec<CustomMessage>>,
     users: Mutex<users::Users>,
+    oauth: Mutex<oauth::Logins>,
 }
 
 impl Shared {
@@ -289,6 +291,7 @@ impl Shared {
             crypto,
             custom_messages: Mutex::default(),
             users: Mutex::default(),
+            oauth: Mutex::default(),
         })
     }
 
@@ -335,6 +338,10 @@ impl Shared {
     /// Which accounts give unionids ([`users`]).
     pub fn users(&self) -> MutexGuard<'_, users::Users> {
         self.users.lock().expect("users lock")
+    }
+
+    fn oauth(&self) -> MutexGuard<'_, oauth::Logins> {
+        self.oauth.lock().expect("web login lock")
     }
 
     fn custom_messages(&self) -> MutexGuard<'_, Vec<CustomMessage>> {
@@ -484,6 +491,7 @@ impl Sandbox {
             .merge(miniprogram_api::routes())
             .merge(jssdk::routes())
             .merge(pages::routes())
+            .merge(oauth::routes())
             .merge(control::routes())
             .with_state(Arc::clone(&shared));
         let mut tasks = vec![tokio::spawn(async move {

@@ -96,14 +96,16 @@ struct Checked {
     biz_appid: Option<String>,
 }
 
-fn params(pairs: impl Iterator<Item = (String, String)>) -> HashMap<String, Vec<String>> {
+pub(crate) fn params(
+    pairs: impl Iterator<Item = (String, String)>,
+) -> HashMap<String, Vec<String>> {
     pairs.fold(HashMap::new(), |mut map, (k, v)| {
         map.entry(k).or_default().push(v);
         map
     })
 }
 
-fn first<'a>(params: &'a HashMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
+pub(crate) fn first<'a>(params: &'a HashMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
     params
         .get(name)
         .and_then(|v| v.first())
@@ -112,7 +114,7 @@ fn first<'a>(params: &'a HashMap<String, Vec<String>>, name: &str) -> Option<&'a
 }
 
 /// `host[:port]` of a URL, the port only when it is explicit.
-fn domain_of(url: &url::Url) -> Option<String> {
+pub(crate) fn domain_of(url: &url::Url) -> Option<String> {
     let host = url.host_str()?;
     Some(match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -121,7 +123,7 @@ fn domain_of(url: &url::Url) -> Option<String> {
 }
 
 /// A configured domain without a port accepts any port.
-fn domain_allowed(shared: &Shared, domain: &str) -> bool {
+pub(crate) fn domain_allowed(shared: &Shared, domain: &str) -> bool {
     let host = domain.rsplit_once(':').map_or(domain, |(h, _)| h);
     shared
         .config

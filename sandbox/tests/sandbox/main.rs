@@ -4,6 +4,7 @@
 
 mod jssdk;
 mod miniprogram;
+mod oauth;
 mod support;
 
 use std::collections::HashMap;
