@@ -158,7 +158,7 @@ pub fn js_signature(ticket: &str, nonce_str: &str, timestamp: &str, url: &str) -
 
 /// Whether `url`'s host is on `domains`: `host` entries accept any port and subdomains (the
 /// platform's 网页开发域名 covers its subdomains), `host:port` entries that exact address.
-fn on_web_domains(domains: &[String], url: &url::Url) -> bool {
+pub(crate) fn on_web_domains(domains: &[String], url: &url::Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };

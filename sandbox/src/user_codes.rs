@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use super::errors::WxError;
+use super::oauth::Scope;
 use super::random;
 
 /// Which exchange a code is for.
@@ -26,8 +27,8 @@ pub struct UserCode {
     /// The sandbox user who logged in ([`crate::users`]).
     pub user: String,
     pub kind: CodeKind,
-    /// The web login's scope (`snsapi_base`, `snsapi_userinfo`); `None` for `wx.login`.
-    pub scope: Option<String>,
+    /// The web login's scope; `None` for `wx.login`.
+    pub scope: Option<Scope>,
     pub expires_at: i64,
 }
 
