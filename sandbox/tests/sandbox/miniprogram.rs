@@ -290,3 +290,19 @@ async fn login_codes_over_http() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn debug_output_shows_no_user_code_session_key_or_jsapi_ticket() {
+    let wx = Wx::start().await;
+    let access_token = wx.authorizer_access_token(OFFICIAL).await;
+    let ticket = wx.jsapi_ticket(&access_token).await;
+    let token = authorized(&wx, MINI_PROGRAM).await;
+    let used = wx.sandbox.login_code(MINI_PROGRAM, "alice");
+    let session: SessionAnswer =
+        serde_json::from_value(wx.login(&token, MINI_PROGRAM, &used).await).unwrap();
+    let unused = wx.sandbox.login_code(MINI_PROGRAM, "alice");
+    let shown = format!("{:?}", wx.sandbox);
+    for secret in [&access_token, &ticket, &used, &unused, &session.session_key] {
+        assert!(!shown.contains(secret.as_str()), "{shown}");
+    }
+}
