@@ -20,6 +20,7 @@ pub mod html;
 pub mod links;
 pub mod message;
 pub mod metrics;
+pub mod oauth;
 pub mod push;
 pub mod refresh;
 pub mod release_check;
