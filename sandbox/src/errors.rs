@@ -46,6 +46,10 @@ pub enum WxError {
     InvalidCode,
     #[error("code been used")]
     CodeUsed,
+    #[error("missing code")]
+    CodeMissing,
+    #[error("invalid grant_type")]
+    GrantTypeInvalid,
     /// An errcode injected by a fault that has no variant of its own.
     #[error("{errmsg}")]
     Other { errcode: i64, errmsg: String },
@@ -74,6 +78,8 @@ impl WxError {
             Self::RefreshTokenInvalid => 61023,
             Self::InvalidCode => 40029,
             Self::CodeUsed => 40163,
+            Self::CodeMissing => 41008,
+            Self::GrantTypeInvalid => 40002,
             Self::Other { errcode, .. } => *errcode,
         }
     }
@@ -101,6 +107,8 @@ impl WxError {
             Self::RefreshTokenInvalid,
             Self::InvalidCode,
             Self::CodeUsed,
+            Self::CodeMissing,
+            Self::GrantTypeInvalid,
         ];
         known
             .into_iter()
@@ -150,7 +158,8 @@ mod tests {
     #[test]
     fn errcodes_round_trip() {
         for code in [
-            -1, 40001, 40029, 40163, 42001, 45009, 61003, 61004, 61005, 61006, 61010, 61023,
+            -1, 40001, 40002, 40029, 40163, 41008, 42001, 45009, 61003, 61004, 61005, 61006, 61010,
+            61023,
         ] {
             assert_eq!(WxError::from_errcode(code).errcode(), code);
         }

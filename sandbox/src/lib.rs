@@ -10,7 +10,8 @@
 //! customer-service message API), [`release_check`] (全网发布, run against the message URL),
 //! [`faults`] and [`calls`] (injected errors and counters), [`control`] (`/sandbox/...`),
 //! [`clock`] (controllable time), [`users`] (the people logging in: openid and unionid),
-//! [`oauth`] (web login on behalf of official accounts).
+//! [`user_codes`] (their single-use codes), [`miniprogram_api`] (`jscode2session`), [`jssdk`]
+//! (`getticket` and the `wx.config` check), [`oauth`] (web login on behalf of official accounts).
 
 pub mod accounts;
 pub mod calls;
@@ -21,12 +22,15 @@ pub mod custom_api;
 pub mod defaults;
 pub mod errors;
 pub mod faults;
+pub mod jssdk;
+pub mod miniprogram_api;
 pub mod oauth;
 pub mod pages;
 pub mod pushes;
 pub mod random;
 pub mod release_check;
 pub mod state;
+pub mod user_codes;
 pub mod users;
 pub mod xml;
 
@@ -109,6 +113,14 @@ pub struct SandboxConfig {
     /// The 授权发起页域名: `host` (any port) or `host:port`, compared with the Referer and
     /// the redirect_uri.
     pub auth_domains: Vec<String>,
+    /// How long a user's code (wx.login's, the web login's) can be exchanged (WeChat: 5 minutes).
+    #[serde(rename = "user_code_ttl_secs", with = "secs")]
+    pub user_code_ttl: Duration,
+    #[serde(rename = "jsapi_ticket_ttl_secs", with = "secs")]
+    pub jsapi_ticket_ttl: Duration,
+    /// The platform's 网页开发域名, `host` or `host:port` as `auth_domains`: the JS-SDK safe
+    /// domain of every account it acts for, so pages calling `wx.config` must be on it.
+    pub web_domains: Vec<String>,
     /// WeChat waits this long for `success`.
     #[serde(rename = "push_timeout_secs", with = "secs")]
     pub push_timeout: Duration,
@@ -138,6 +150,9 @@ impl Default for SandboxConfig {
             refresh_token_rotation: true,
             refresh_token_grace: Duration::from_secs(300),
             auth_domains: vec!["127.0.0.1".into(), "localhost".into()],
+            user_code_ttl: Duration::from_secs(300),
+            jsapi_ticket_ttl: Duration::from_secs(7200),
+            web_domains: vec!["127.0.0.1".into(), "localhost".into()],
             push_timeout: Duration::from_secs(5),
             push_retries: 3,
             push_retry_delay: Duration::from_secs(1),
@@ -159,6 +174,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("message_url", &self.message_url)
             .field("ticket_interval", &self.ticket_interval)
             .field("auth_domains", &self.auth_domains)
+            .field("web_domains", &self.web_domains)
             .field("refresh_token_rotation", &self.refresh_token_rotation)
             .finish_non_exhaustive()
     }
@@ -176,6 +192,8 @@ impl SandboxConfig {
             auth_code_ttl: s(self.auth_code_ttl),
             refresh_token_rotation: self.refresh_token_rotation,
             refresh_token_grace: s(self.refresh_token_grace),
+            user_code_ttl: s(self.user_code_ttl),
+            jsapi_ticket_ttl: s(self.jsapi_ticket_ttl),
         }
     }
 }
@@ -470,6 +488,8 @@ impl Sandbox {
         let router = axum::Router::new()
             .merge(component_api::routes())
             .merge(custom_api::routes())
+            .merge(miniprogram_api::routes())
+            .merge(jssdk::routes())
             .merge(pages::routes())
             .merge(oauth::routes())
             .merge(control::routes())

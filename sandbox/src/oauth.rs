@@ -5,7 +5,8 @@
 //! `snsapi_base` logs the user in at once; `snsapi_userinfo` shows a consent page where the
 //! simulated user (a name, [`DEFAULT_USER`] by default) allows or refuses. The browser's user
 //! is remembered in a cookie of the sandbox's own ([`USER_COOKIE`]), as WeChat knows who is
-//! logged in to the phone. Codes are single use and live [`CODE_TTL`] seconds.
+//! logged in to the phone. Codes are single use and live `user_code_ttl` (5 minutes), like
+//! wx.login's ([`crate::user_codes`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -23,8 +24,10 @@ use serde::{Deserialize, Serialize};
 use super::Shared;
 use super::accounts::AccountKind;
 use super::errors::WxError;
-use super::pages::{domain_allowed, domain_of, escape, first, params};
+use super::jssdk::on_web_domains;
+use super::pages::{escape, first, params};
 use super::random;
+use super::user_codes::{CodeKind, UserCode};
 use super::users::{self, DEFAULT_USER};
 
 /// The page, on WeChat's open origin (`open.weixin.qq.com`).
@@ -36,8 +39,6 @@ pub const USERINFO_PATH: &str = "/sns/userinfo";
 pub const ACCESS_TOKEN_API: &str = "oauth2_access_token";
 /// Counter and fault name of `sns/userinfo`.
 pub const USERINFO_API: &str = "userinfo";
-/// A code can be exchanged this long (seconds), once.
-pub const CODE_TTL: i64 = 300;
 /// The user's access token lives this long (seconds).
 pub const ACCESS_TOKEN_TTL: i64 = 7200;
 /// WeChat's limit on `state`.
@@ -80,15 +81,6 @@ impl Scope {
 }
 
 #[derive(Debug)]
-struct Code {
-    appid: String,
-    user: String,
-    scope: Scope,
-    expires_at: i64,
-    used: bool,
-}
-
-#[derive(Debug)]
 struct UserToken {
     appid: String,
     user: String,
@@ -96,54 +88,55 @@ struct UserToken {
     expires_at: i64,
 }
 
-/// The codes and user access tokens handed out; Debug shows counts only.
+/// The user access tokens handed out; Debug shows counts only. (The codes are kept with
+/// wx.login's, in [`crate::user_codes`].)
 #[derive(Default)]
 pub struct Logins {
-    codes: HashMap<String, Code>,
     tokens: HashMap<String, UserToken>,
 }
 
 impl std::fmt::Debug for Logins {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logins")
-            .field("codes", &self.codes.len())
             .field("tokens", &self.tokens.len())
             .finish()
     }
 }
 
-impl Logins {
-    fn issue_code(&mut self, appid: &str, user: &str, scope: Scope, now: i64) -> String {
-        let code = random::string(32);
-        self.codes.insert(
-            code.clone(),
-            Code {
-                appid: appid.to_owned(),
-                user: user.to_owned(),
-                scope,
-                expires_at: now + CODE_TTL,
-                used: false,
-            },
-        );
-        code
-    }
+/// A code for `user`'s web login to `appid`.
+fn issue_code(shared: &Shared, appid: &str, user: &str, scope: Scope) -> String {
+    let now = shared.now();
+    let mut state = shared.state();
+    let expires_at = now + state.rules().user_code_ttl;
+    state.user_codes().issue(UserCode {
+        appid: appid.to_owned(),
+        user: user.to_owned(),
+        kind: CodeKind::OAuth,
+        scope: Some(scope),
+        expires_at,
+    })
+}
 
-    /// The exchange: the code once, before it expires, for the account it was issued for.
-    fn exchange(
+/// The exchange: the code once, before it expires, for the account it was issued for.
+fn exchange(shared: &Shared, appid: &str, code: &str) -> Result<AccessTokenAnswer, WxError> {
+    let now = shared.now();
+    let issued = shared
+        .state()
+        .user_codes()
+        .redeem(code, appid, CodeKind::OAuth, now)?;
+    let scope = issued.scope.expect("web login codes carry their scope");
+    Ok(shared.oauth().issue_token(appid, &issued.user, scope, now))
+}
+
+impl Logins {
+    fn issue_token(
         &mut self,
         appid: &str,
-        code: &str,
+        user: &str,
+        scope: Scope,
         now: i64,
-    ) -> Result<AccessTokenAnswer, WxError> {
-        let issued = self.codes.get_mut(code).ok_or(WxError::InvalidCode)?;
-        if issued.used {
-            return Err(WxError::CodeUsed);
-        }
-        if now >= issued.expires_at || issued.appid != appid {
-            return Err(WxError::InvalidCode);
-        }
-        issued.used = true;
-        let (user, scope) = (issued.user.clone(), issued.scope);
+    ) -> AccessTokenAnswer {
+        let user = user.to_owned();
         let access_token = format!("89_{}", random::string(120));
         self.tokens.insert(
             access_token.clone(),
@@ -154,13 +147,13 @@ impl Logins {
                 expires_at: now + ACCESS_TOKEN_TTL,
             },
         );
-        Ok(AccessTokenAnswer {
+        AccessTokenAnswer {
             access_token,
             expires_in: ACCESS_TOKEN_TTL,
             refresh_token: format!("89_{}", random::string(120)),
             openid: users::openid(appid, &user),
             scope: scope.as_str().to_owned(),
-        })
+        }
     }
 
     fn token(&self, token: &str, now: i64) -> Result<&UserToken, WxError> {
@@ -243,7 +236,7 @@ fn check(
     let redirect_uri = url::Url::parse(raw)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .filter(|u| domain_of(u).is_some_and(|d| domain_allowed(shared, &d)))
+        .filter(|u| on_web_domains(&shared.config.web_domains, u))
         .ok_or(OAuthPageError::RedirectDomain)?;
     if first(params, "response_type") != Some("code") {
         return Err(OAuthPageError::ResponseType);
@@ -330,10 +323,7 @@ async fn page(
     match request.scope {
         // Silent: WeChat sends the browser straight back with a code.
         Scope::SnsapiBase => {
-            let code =
-                shared
-                    .oauth()
-                    .issue_code(&request.appid, &user, request.scope, shared.now());
+            let code = issue_code(&shared, &request.appid, &user, request.scope);
             tracing::info!(appid = %request.appid, scope = "snsapi_base", "web login: code issued");
             back(&request, Some(&code), &user)
         }
@@ -405,10 +395,7 @@ async fn decide(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     })();
     match decided {
         Ok((request, user, true)) => {
-            let code =
-                shared
-                    .oauth()
-                    .issue_code(&request.appid, &user, request.scope, shared.now());
+            let code = issue_code(&shared, &request.appid, &user, request.scope);
             tracing::info!(appid = %request.appid, scope = "snsapi_userinfo", "web login allowed: code issued");
             back(&request, Some(&code), &user)
         }
@@ -483,19 +470,13 @@ async fn access_token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQue
         }
         let appid = get("appid").ok_or(WxError::AppidMissing)?;
         if get("grant_type") != Some("authorization_code") {
-            return Err(WxError::Other {
-                errcode: 40002,
-                errmsg: "invalid grant_type".into(),
-            });
+            return Err(WxError::GrantTypeInvalid);
         }
         if !shared.state().is_authorized(appid) {
             return Err(WxError::NotAuthorized);
         }
-        let code = get("code").ok_or(WxError::Other {
-            errcode: 41008,
-            errmsg: "missing code".into(),
-        })?;
-        shared.oauth().exchange(appid, code, shared.now())
+        let code = get("code").ok_or(WxError::CodeMissing)?;
+        exchange(&shared, appid, code)
     })();
     if let Some(late) = late {
         tokio::time::sleep(late).await;

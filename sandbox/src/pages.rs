@@ -114,7 +114,7 @@ pub(crate) fn first<'a>(params: &'a HashMap<String, Vec<String>>, name: &str) ->
 }
 
 /// `host[:port]` of a URL, the port only when it is explicit.
-pub(crate) fn domain_of(url: &url::Url) -> Option<String> {
+fn domain_of(url: &url::Url) -> Option<String> {
     let host = url.host_str()?;
     Some(match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -123,7 +123,7 @@ pub(crate) fn domain_of(url: &url::Url) -> Option<String> {
 }
 
 /// A configured domain without a port accepts any port.
-pub(crate) fn domain_allowed(shared: &Shared, domain: &str) -> bool {
+fn domain_allowed(shared: &Shared, domain: &str) -> bool {
     let host = domain.rsplit_once(':').map_or(domain, |(h, _)| h);
     shared
         .config

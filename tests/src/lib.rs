@@ -61,6 +61,7 @@ pub fn config(component_appid: &str, secret_id: &str) -> Config {
         ("WECHAT_API_BASE", "http://127.0.0.1:9".to_owned()),
         ("PUBLIC_BASE_URL", "http://127.0.0.1:9".to_owned()),
         ("LINK_SECRET_ID", env("LINK_SECRET_ID")),
+        ("IDENTITY_SECRET_ID", env("IDENTITY_SECRET_ID")),
     ]);
     Config::from_lookup(|name| values.get(name).cloned()).unwrap()
 }

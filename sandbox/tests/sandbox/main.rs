@@ -2,6 +2,8 @@
 //! authorization walk. They need no AWS service: a small platform server ([`support`]) receives
 //! the pushes and the browser's redirect.
 
+mod jssdk;
+mod miniprogram;
 mod oauth;
 mod support;
 

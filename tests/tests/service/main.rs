@@ -24,3 +24,4 @@ mod settle_events;
 mod ticket_receiver;
 mod token_vendor;
 mod tokens;
+mod user_identity;
