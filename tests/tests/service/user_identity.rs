@@ -580,3 +580,97 @@ async fn pages_elsewhere_and_mini_programs_get_no_configuration_and_cost_nothing
         before
     );
 }
+
+/// The template routes the five paths to the function, each public and throttled below the
+/// API's default, and keeps the identity key in a secret of its own the function alone reads.
+#[test]
+fn the_template_routes_throttles_and_keys_the_users_function() {
+    use serde_yaml_ng::Value;
+    let template: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let reference = |value: &Value| match value {
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str().unwrap().to_owned(),
+        other => panic!("not a !Ref: {other:?}"),
+    };
+    let default = |parameter: &str| {
+        template["Parameters"][parameter]["Default"]
+            .as_u64()
+            .unwrap()
+    };
+    let resources = &template["Resources"];
+    let function = &resources["UserIdentityFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"],
+        Value::from("user-identity")
+    );
+    let properties = &function["Properties"];
+    let mut routes: Vec<String> = Vec::new();
+    for (_, event) in properties["Events"].as_mapping().unwrap() {
+        let event = &event["Properties"];
+        assert!(event.get("Auth").is_none(), "public routes");
+        let settings = &event["RouteSettings"];
+        assert!(
+            default(&reference(&settings["ThrottlingRateLimit"]))
+                < default("ApiThrottlingRateLimit")
+        );
+        assert!(
+            default(&reference(&settings["ThrottlingBurstLimit"]))
+                < default("ApiThrottlingBurstLimit")
+        );
+        routes.push(format!(
+            "{} {}",
+            event["Method"].as_str().unwrap(),
+            event["Path"].as_str().unwrap()
+        ));
+    }
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "GET /.well-known/jwks.json",
+            "GET /jssdk/{appid}/config",
+            "GET /oauth/{appid}/authorize",
+            "GET /oauth/{appid}/callback",
+            "POST /miniprogram/{appid}/login",
+        ]
+    );
+    let variables = &properties["Environment"]["Variables"];
+    assert_eq!(
+        reference(&variables["IDENTITY_SECRET_ID"]),
+        "IdentityKeySecret"
+    );
+    assert_eq!(reference(&variables["JSSDK_ORIGINS"]), "JssdkOrigins");
+    let key = &resources["IdentityKeySecret"]["Properties"]["GenerateSecretString"];
+    assert!(key["PasswordLength"].as_u64().unwrap() >= wxopen::identity::MIN_SECRET_LEN as u64);
+    assert!(key.get("SecretStringTemplate").is_none(), "a plain string");
+    // Least privilege: reads and conditional updates of the table, its two secrets.
+    let statements = properties["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let actions: Vec<&str> = statements
+        .iter()
+        .flat_map(|s| {
+            s["Action"]
+                .as_sequence()
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+                .unwrap_or_else(|| vec![s["Action"].as_str().unwrap()])
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "secretsmanager:GetSecretValue"
+        ]
+    );
+    let secrets: Vec<String> = statements[1]["Resource"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(reference)
+        .collect();
+    assert_eq!(secrets, ["ComponentSecret", "IdentityKeySecret"]);
+}
