@@ -125,10 +125,8 @@ Identity tokens are verified by the local-only <code>POST {PATH}/verify</code> a
             base = escape(&login("snsapi_base")),
             sandbox = escape(&self.sandbox),
         );
-        let mut response = wxopen::html::response(
-            200,
-            wxopen::html::page("用户登录演示 | Users demo", &body),
-        );
+        let mut response =
+            wxopen::html::response(200, wxopen::html::page("用户登录演示 | Users demo", &body));
         // The page's scripts: its own and the sandbox's JS-SDK stand-in, which calls the sandbox.
         let sandbox_origin = url::Url::parse(&self.sandbox)
             .map(|u| u.origin().ascii_serialization())
@@ -179,7 +177,10 @@ Identity tokens are verified by the local-only <code>POST {PATH}/verify</code> a
             appid: String,
         }
         let Ok(asked) = serde_json::from_slice::<Asked>(body.as_ref()) else {
-            return json_response(400, &json!({ "message": "expected {\"token\", \"appid\"}" }));
+            return json_response(
+                400,
+                &json!({ "message": "expected {\"token\", \"appid\"}" }),
+            );
         };
         match self.check(&asked.token, &asked.appid).await {
             Ok((kid, claims)) => json_response(

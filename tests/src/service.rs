@@ -75,6 +75,8 @@ impl Service {
         config.wechat_mp_base = config.wechat_api_base.clone();
         config.wechat_open_base = config.wechat_api_base.clone();
         config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
+        // Our own pages (the users demo) may have the JS-SDK configured.
+        config.jssdk_origins = vec![server.base_url().trim_end_matches('/').to_owned()];
         config.push_timestamp_tolerance = Duration::ZERO;
         config.rebind = rebind;
         config.message_target = message_target;
