@@ -75,6 +75,12 @@ impl Service {
         config.wechat_mp_base = config.wechat_api_base.clone();
         config.wechat_open_base = config.wechat_api_base.clone();
         config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
+        // Web logins may end on our own /done/ pages and on one app elsewhere.
+        config.oauth_return_to = wxopen::oauth::ReturnToList::parse(&format!(
+            "{}/done/, https://app.example.com/wx/",
+            server.base_url().trim_end_matches('/')
+        ))
+        .unwrap();
         config.push_timestamp_tolerance = Duration::ZERO;
         config.rebind = rebind;
         config.message_target = message_target;
