@@ -41,6 +41,8 @@ source .local/dev.env
 sandbox="http://127.0.0.1:$SANDBOX_PORT"
 export WECHAT_API_BASE=$sandbox WECHAT_MP_BASE=$sandbox WECHAT_OPEN_BASE=$sandbox
 export PUBLIC_BASE_URL="http://127.0.0.1:$DEV_PORT"
+# Web logins may return to the dev server's own demo pages.
+export OAUTH_RETURN_TO="${OAUTH_RETURN_TO:-$PUBLIC_BASE_URL/demo/}"
 # Authorized accounts' messages go to a FIFO queue in moto, as the template's default does.
 MESSAGE_QUEUE_URL=$(.local/venv/bin/python - <<'EOF'
 import os, boto3
