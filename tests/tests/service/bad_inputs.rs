@@ -30,6 +30,8 @@ const TEST_ACCOUNT: &str = "wx570bc396a51b8ff8";
 const TEST_ACCOUNT_USER_NAME: &str = "gh_3c884a361561";
 /// A well-formed appid that no account authorized to the test's platform has.
 const STRANGER_APPID: &str = "wx00000000000000aa";
+/// The sandbox's first mini program (never authorized by `setup`).
+const MINI_PROGRAM_APPID: &str = "wx5d8a1f3c7e9b2046";
 /// The sandbox's answer to an authorization code it does not accept (61010: expired or invalid).
 const CODE_INVALID: i64 = 61010;
 
@@ -402,6 +404,14 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
         &format!("expires={expires}"),
         &format!("expires={}", expires.parse::<i64>().unwrap() + 86400),
     );
+    let login = |appid: &str, body: &str| {
+        request(
+            Target::Service,
+            Method::POST,
+            format!("/miniprogram/{appid}/login"),
+            body.as_bytes().to_vec(),
+        )
+    };
     let post_links = |body: &str| {
         request(
             Target::Service,
@@ -1485,6 +1495,153 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             ),
             effect: Effect::Nothing,
         },
+        // ----- authorized accounts' users: user-identity -----
+        Row {
+            case: "users: login body not JSON",
+            request: "`POST /miniprogram/{mini program}/login`, body `code=abc`",
+            call: login(MINI_PROGRAM_APPID, "code=abc"),
+            expect: exact(
+                400,
+                r#"{"error":"bad_body","message":"the body must be the JSON object {\"code\": \"...\"} of at most 1024 bytes: it is not JSON"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login body with other fields",
+            request: r#"body `{"code": "abc", "appid": "wx..."}`"#,
+            call: login(
+                MINI_PROGRAM_APPID,
+                r#"{"code": "abc", "appid": "wx0123456789abcdef"}"#,
+            ),
+            expect: exact(
+                400,
+                r#"{"error":"bad_body","message":"the body must be the JSON object {\"code\": \"...\"} of at most 1024 bytes: it must have exactly one field, code, a string"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login body too long",
+            request: "a 2000-byte body",
+            call: login(
+                MINI_PROGRAM_APPID,
+                &format!(r#"{{"code": "{}"}}"#, "a".repeat(2000)),
+            ),
+            expect: exact(
+                400,
+                r#"{"error":"bad_body","message":"the body must be the JSON object {\"code\": \"...\"} of at most 1024 bytes: it is too long"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login code malformed",
+            request: r#"body `{"code": "abc&appid=wx1"}`"#,
+            call: login(MINI_PROGRAM_APPID, r#"{"code": "abc&appid=wx1"}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_code","message":"the code must be 1 to 128 letters, digits, '-' or '_'"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login for a malformed appid",
+            request: "`POST /miniprogram/wx123/login`",
+            call: login("wx123", r#"{"code": "abc"}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_appid","message":"\"wx123\" is not an appid (wx and 16 hexadecimal digits)"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login for an account never authorized",
+            request: "a well-formed appid no account of the platform has",
+            call: login(STRANGER_APPID, r#"{"code": "abc"}"#),
+            expect: exact(
+                404,
+                r#"{"error":"unknown_account","message":"account wx00000000000000aa has not authorized the platform"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login for an official account",
+            request: "an authorized official account's appid",
+            call: login(&authorized, r#"{"code": "abc"}"#),
+            expect: exact(
+                403,
+                r#"{"error":"wrong_account_kind","message":"account wx3f2a6c8d1e4b7a90 is not a mini program"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login by GET",
+            request: "`GET /miniprogram/{appid}/login`",
+            call: get(format!("/miniprogram/{MINI_PROGRAM_APPID}/login")),
+            expect: exact(
+                405,
+                r#"{"error":"method_not_allowed","message":"this route does not accept this method"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config without url",
+            request: "`GET /jssdk/{official account}/config`",
+            call: get(format!("/jssdk/{authorized}/config")),
+            expect: exact(
+                400,
+                r#"{"error":"bad_url","message":"the url parameter is required: the page's location.href"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config for a relative url",
+            request: "`?url=/shop/item`",
+            call: get(format!("/jssdk/{authorized}/config?url=%2Fshop%2Fitem")),
+            expect: exact(
+                400,
+                r#"{"error":"bad_url","message":"the url must be the page's absolute http(s) location.href: it is not a URL"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config for a page elsewhere",
+            request: "`?url=https://evil.example.com/page` (not in `JSSDK_ORIGINS`)",
+            call: get(format!(
+                "/jssdk/{authorized}/config?url=https%3A%2F%2Fevil.example.com%2Fpage"
+            )),
+            expect: exact(
+                400,
+                r#"{"error":"origin_not_allowed","message":"pages on https://evil.example.com are not configured for the JS-SDK (JSSDK_ORIGINS)"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config for a long url",
+            request: "a 3000-character url",
+            call: get(format!(
+                "/jssdk/{authorized}/config?url=https%3A%2F%2Fevil.example.com%2F{}",
+                "a".repeat(3000)
+            )),
+            expect: exact(
+                400,
+                r#"{"error":"bad_url","message":"the url must be the page's absolute http(s) location.href: it is longer than 2048 characters"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: key set by POST",
+            request: "`POST /.well-known/jwks.json`",
+            call: request(
+                Target::Service,
+                Method::POST,
+                "/.well-known/jwks.json",
+                Vec::new(),
+            ),
+            expect: exact(
+                405,
+                r#"{"error":"method_not_allowed","message":"this route does not accept this method"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
     ];
     // The table is read by people too: every row's case is unique.
     let mut seen = std::collections::HashSet::new();
@@ -1679,6 +1836,8 @@ fn render(rows: &[Row]) -> String {
             "ticket-receiver: `POST /wechat/authorizers/{appid}/events` (message URL)"
         } else if row.case.starts_with("tokens") {
             "token-vendor: `GET /tokens/...` (behind IAM)"
+        } else if row.case.starts_with("users") {
+            "user-identity: `/miniprogram/{appid}/login`, `/jssdk/{appid}/config`, `/.well-known/jwks.json`"
         } else {
             "ticket-receiver: `POST /wechat/component/events`"
         };
