@@ -24,7 +24,12 @@ use hmac::Mac;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::links::LinkKey;
+use crate::accounts::{AccountKind, AccountRefusal, AuthorizedAccounts};
+use crate::identity::{Issuer, User};
+use crate::links::{LinkKey, LinkKeyCache};
+use crate::secrets::SecretError;
+use crate::tokens::{TokenError, Tokens};
+use crate::wechat::{ErrorKind, errcode};
 
 /// A started login can come back for this long (seconds).
 pub const STATE_TTL_SECS: i64 = 600;
@@ -436,6 +441,277 @@ pub fn finish(return_to: &Url, fragment: &[(&str, &str)]) -> String {
         .finish();
     url.set_fragment(Some(&text));
     url.into()
+}
+
+// ----- the two routes -----
+
+/// A code is at most this long (WeChat's are 32 characters).
+pub const MAX_CODE_LEN: usize = 128;
+
+/// What the web login routes need besides the tokens, the accounts and the identity issuer.
+#[derive(Debug)]
+pub struct WebLogin {
+    /// WeChat's page and our callback.
+    pub endpoints: Endpoints,
+    /// Where browsers may be sent back.
+    pub return_to: ReturnToList,
+    /// The key states are signed with (the link key).
+    pub link_key: LinkKeyCache,
+}
+
+/// Why a web login was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebLoginError {
+    /// `scope` is neither `snsapi_base` nor `snsapi_userinfo`.
+    #[error("scope must be snsapi_base or snsapi_userinfo")]
+    BadScope,
+    /// The return address is refused.
+    #[error(transparent)]
+    ReturnTo(#[from] ReturnToRefusal),
+    /// The account is not one this route serves.
+    #[error(transparent)]
+    Account(#[from] AccountRefusal),
+    /// The callback's `appid` parameter is not the account of its path.
+    #[error("the callback's appid is not the account the login was started for")]
+    AppidMismatch,
+    /// The state does not belong to a login this browser started (login CSRF refused).
+    #[error(transparent)]
+    State(#[from] StateRefusal),
+    /// The code cannot be one of WeChat's.
+    #[error("the code must be 1 to 128 letters, digits, '-' or '_'")]
+    BadCode,
+    /// WeChat refused the code: 40029 (invalid, expired, another account's) or 40163 (used).
+    #[error("WeChat refused the code ({errcode}): {}", if *errcode == errcode::CODE_BEEN_USED { "it has been used" } else { "it is invalid or expired" })]
+    Code {
+        /// WeChat's errcode.
+        errcode: i64,
+    },
+    /// WeChat says the account no longer authorizes the platform (61003).
+    #[error("WeChat says account {0} no longer authorizes the platform (61003)")]
+    Withdrawn(String),
+    /// WeChat failed, or the component token could not be had.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The link key or the identity key could not be read.
+    #[error(transparent)]
+    Key(#[from] SecretError),
+}
+
+impl WebLoginError {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadScope
+            | Self::ReturnTo(_)
+            | Self::AppidMismatch
+            | Self::State(_)
+            | Self::BadCode
+            | Self::Code { .. } => 400,
+            Self::Account(refusal) => refusal.status(),
+            Self::Withdrawn(_) => 403,
+            Self::Token(_) | Self::Key(_) => 502,
+        }
+    }
+
+    /// A stable, machine-readable name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadScope => "bad_scope",
+            Self::ReturnTo(_) => "bad_return_to",
+            Self::Account(refusal) => refusal.code(),
+            Self::AppidMismatch => "appid_mismatch",
+            Self::State(StateRefusal::Expired) => "login_expired",
+            Self::State(_) => "login_not_started_here",
+            Self::BadCode => "bad_code",
+            Self::Code { .. } => "code_refused",
+            Self::Withdrawn(_) => "not_authorized",
+            Self::Token(_) => "wechat_error",
+            Self::Key(_) => "key_unavailable",
+        }
+    }
+
+    /// WeChat's errcode, when the refusal is WeChat's.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Self::Code { errcode } => Some(*errcode),
+            Self::Withdrawn(_) => Some(errcode::UNAUTHORIZED),
+            Self::Token(error) => error.errcode(),
+            _ => None,
+        }
+    }
+
+    /// What the page tells the user, in Chinese.
+    pub fn zh(&self) -> &'static str {
+        match self {
+            Self::BadScope => "scope 只能是 snsapi_base 或 snsapi_userinfo。",
+            Self::ReturnTo(_) => "登录完成后要返回的地址不在平台允许的范围内。",
+            Self::Account(refusal) if refusal.status() == 404 => "该公众号未授权本平台。",
+            Self::Account(refusal) if refusal.status() == 400 => "appid 格式不正确。",
+            Self::Account(refusal) if refusal.status() == 403 => "该帐号不是已授权本平台的公众号。",
+            Self::AppidMismatch => "回调中的 appid 与登录的公众号不一致。",
+            Self::State(StateRefusal::Expired) => "登录已超时，请返回重新登录。",
+            Self::State(_) => "此登录不是在本浏览器中发起的，请返回重新登录。",
+            Self::BadCode | Self::Code { .. } => "登录凭证无效或已被使用，请返回重新登录。",
+            Self::Withdrawn(_) => "该公众号已取消对本平台的授权。",
+            Self::Account(_) | Self::Token(_) | Self::Key(_) => {
+                "微信暂时无法完成登录，请稍后再试。"
+            }
+        }
+    }
+}
+
+/// `GET /oauth/{appid}/authorize`: checks the scope, the return address and the account (a
+/// table read, no WeChat call) and starts the login.
+pub async fn authorize(
+    tokens: &Tokens,
+    accounts: &AuthorizedAccounts,
+    web: &WebLogin,
+    appid: &str,
+    scope: Option<&str>,
+    return_to: Option<&str>,
+) -> Result<Started, WebLoginError> {
+    if !crate::authorization::is_appid(appid) {
+        return Err(AccountRefusal::BadAppid(appid.chars().take(40).collect()).into());
+    }
+    let scope = scope
+        .and_then(Scope::parse)
+        .ok_or(WebLoginError::BadScope)?;
+    let return_to = web.return_to.check(return_to)?;
+    accounts
+        .check(tokens, appid, AccountKind::OfficialAccount)
+        .await?;
+    let key = web.link_key.keys().await?;
+    let login = Login {
+        appid: appid.to_owned(),
+        scope,
+        return_to,
+    };
+    Ok(start(&key, &web.endpoints, &login, tokens.now()))
+}
+
+/// What WeChat's redirect to the callback carries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Callback<'a> {
+    /// The code; none when the user refused.
+    pub code: Option<&'a str>,
+    /// The state we signed.
+    pub state: Option<&'a str>,
+    /// The account, as WeChat repeats it.
+    pub appid: Option<&'a str>,
+}
+
+/// Where a finished web login sends the browser.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// `return_to#session=..&expires_in=..`, or `return_to#error=access_denied`.
+    pub location: String,
+    /// Whether the user was logged in (or refused).
+    pub logged_in: bool,
+}
+
+/// `GET /oauth/{appid}/callback`: the state must be this browser's (else refused before any
+/// WeChat call); the code is exchanged with the component token (and, for `snsapi_userinfo`,
+/// the profile read for the unionid); the browser goes back with the identity token.
+///
+/// The user's OAuth access and refresh tokens are used for that one `sns/userinfo` call and
+/// dropped: the platform makes no later call as the user, so keeping them would only keep a
+/// credential to protect.
+pub async fn callback(
+    tokens: &Tokens,
+    accounts: &AuthorizedAccounts,
+    issuer: &Issuer,
+    web: &WebLogin,
+    appid: &str,
+    callback: Callback<'_>,
+    cookie_headers: &[&str],
+) -> Result<Finished, WebLoginError> {
+    if !crate::authorization::is_appid(appid) {
+        return Err(AccountRefusal::BadAppid(appid.chars().take(40).collect()).into());
+    }
+    if callback.appid.is_some_and(|a| a != appid) {
+        return Err(WebLoginError::AppidMismatch);
+    }
+    let key = web.link_key.keys().await?;
+    let login = verify(
+        &key,
+        &web.endpoints,
+        appid,
+        callback.state,
+        cookie_headers,
+        tokens.now(),
+    )?;
+    // The list may have changed since the start.
+    let return_to = web.return_to.check(Some(login.return_to.as_str()))?;
+    let Some(code) = callback.code.filter(|c| !c.is_empty()) else {
+        return Ok(Finished {
+            location: finish(&return_to, &[("error", "access_denied")]),
+            logged_in: false,
+        });
+    };
+    let well_formed = code.len() <= MAX_CODE_LEN
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(WebLoginError::BadCode);
+    }
+    // The code is single-use: repeated only when it cannot have reached WeChat.
+    let exchanged = tokens
+        .with_component_token(|token| async move {
+            tokens
+                .retry_unsent(|| {
+                    tokens
+                        .wechat
+                        .oauth2_access_token(token.expose(), appid, code)
+                })
+                .await
+        })
+        .await;
+    let answer = match exchanged {
+        Ok(answer) => answer,
+        Err(TokenError::Wechat(error)) => {
+            return Err(match error.errcode() {
+                Some(errcode @ (errcode::INVALID_CODE | errcode::CODE_BEEN_USED)) => {
+                    WebLoginError::Code { errcode }
+                }
+                _ if error.kind() == ErrorKind::Unauthorized => {
+                    accounts.forget(appid);
+                    WebLoginError::Withdrawn(appid.to_owned())
+                }
+                _ => WebLoginError::Token(error.into()),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut unionid = answer.unionid.clone();
+    if login.scope == Scope::SnsapiUserinfo {
+        let access_token = answer.access_token.expose();
+        let info = tokens
+            .retry_busy(|| tokens.wechat.sns_userinfo(access_token, &answer.openid))
+            .await
+            .map_err(TokenError::from)?;
+        unionid = info.unionid.or(unionid);
+    }
+    let session = issuer
+        .mint(
+            &User {
+                appid,
+                openid: &answer.openid,
+                unionid: unionid.as_deref(),
+            },
+            tokens.now(),
+        )
+        .await?;
+    Ok(Finished {
+        location: finish(
+            &return_to,
+            &[
+                ("session", &session.token),
+                ("expires_in", &session.expires_in.to_string()),
+            ],
+        ),
+        logged_in: true,
+    })
 }
 
 #[cfg(test)]
