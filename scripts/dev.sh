@@ -2,7 +2,9 @@
 # The whole service on this machine, as it runs in AWS, against its embedded defaults:
 # DynamoDB Local and the Secrets Manager emulator (scripts/services.sh), the WeChat sandbox
 # pushing a ticket every few seconds, the functions' handlers behind one origin, and the
-# token refresher on a timer. Prints the one URL to open; Ctrl-C stops everything it started.
+# token refresher on a timer; the sandbox's mini program and official account authorize the
+# platform for the users demo. Prints the URL to open and the demo's; Ctrl-C stops everything it
+# started.
 #
 #   bash scripts/dev.sh            DEV_PORT (9000), SANDBOX_PORT (9100), TICKET_EVERY_SECS (10),
 #                                  REFRESH_EVERY_SECS (60) change the defaults.
