@@ -41,6 +41,8 @@ source .local/dev.env
 sandbox="http://127.0.0.1:$SANDBOX_PORT"
 export WECHAT_API_BASE=$sandbox WECHAT_MP_BASE=$sandbox WECHAT_OPEN_BASE=$sandbox
 export PUBLIC_BASE_URL="http://127.0.0.1:$DEV_PORT"
+# The stack's own pages may have JS-SDK configurations signed (GET /jssdk/{appid}/config).
+export JSSDK_ORIGINS="$PUBLIC_BASE_URL"
 # Web logins may return to the dev server's own demo pages.
 export OAUTH_RETURN_TO="${OAUTH_RETURN_TO:-$PUBLIC_BASE_URL/demo/}"
 # Authorized accounts' messages go to a FIFO queue in moto, as the template's default does.

@@ -29,9 +29,32 @@ pub enum JssdkError {
     /// The account is not one this route serves.
     #[error(transparent)]
     Account(#[from] AccountRefusal),
+    /// WeChat failed the last getticket and no valid ticket is stored; the next attempt waits
+    /// for the backoff (seconds).
+    #[error(
+        "the JS-SDK ticket could not be fetched and none is valid; next attempt in {retry_in} s"
+    )]
+    TicketBackoff {
+        /// Seconds until the next attempt.
+        retry_in: i64,
+    },
     /// The ticket could not be had (WeChat failed, or the store).
     #[error(transparent)]
-    Ticket(#[from] TokenError),
+    Ticket(TokenError),
+}
+
+impl From<TokenError> for JssdkError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::ComponentTokenBackoff { retry_in } => Self::TicketBackoff { retry_in },
+            // The account withdrew since the check was cached: its token is gone.
+            TokenError::NotAuthorized { appid, status } => {
+                Self::Account(AccountRefusal::NotAuthorized { appid, status })
+            }
+            TokenError::UnknownAuthorizer(appid) => Self::Account(AccountRefusal::Unknown(appid)),
+            error => Self::Ticket(error),
+        }
+    }
 }
 
 impl JssdkError {
@@ -40,7 +63,7 @@ impl JssdkError {
         match self {
             Self::MissingUrl | Self::BadUrl(_) | Self::OriginNotAllowed(_) => 400,
             Self::Account(refusal) => refusal.status(),
-            Self::Ticket(_) => 502,
+            Self::TicketBackoff { .. } | Self::Ticket(_) => 502,
         }
     }
 
@@ -50,7 +73,7 @@ impl JssdkError {
             Self::MissingUrl | Self::BadUrl(_) => "bad_url",
             Self::OriginNotAllowed(_) => "origin_not_allowed",
             Self::Account(refusal) => refusal.code(),
-            Self::Ticket(_) => "wechat_error",
+            Self::TicketBackoff { .. } | Self::Ticket(_) => "wechat_error",
         }
     }
 }
@@ -116,7 +139,13 @@ pub async fn config(
     accounts
         .check(tokens, appid, AccountKind::OfficialAccount)
         .await?;
-    let ticket = tokens.jsapi_ticket(appid).await?;
+    let ticket = tokens.jsapi_ticket(appid).await.map_err(|error| {
+        let error = JssdkError::from(error);
+        if matches!(error, JssdkError::Account(_)) {
+            accounts.forget(appid);
+        }
+        error
+    })?;
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).expect("the OS random source is available");
     let nonce_str = hex::encode(nonce);
