@@ -107,7 +107,7 @@ pub enum ReturnToRefusal {
     #[error("return_to must not have a # part")]
     Fragment,
     /// Not on the configured list.
-    #[error("return_to is not on the platform's list of return addresses")]
+    #[error("return_to is not among the return addresses the platform allows")]
     NotAllowed,
 }
 
@@ -363,13 +363,13 @@ pub fn start(key: &LinkKey, endpoints: &Endpoints, login: &Login, now: i64) -> S
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StateRefusal {
     /// No `state`, or not one this service makes.
-    #[error("the login's state is missing or malformed")]
+    #[error("the login state is missing or malformed")]
     Malformed,
     /// No login cookie: another browser started this login (or cookies are off).
     #[error("this login was not started in this browser")]
     NoCookie,
     /// The state was not signed for this browser's login (altered, or another browser's).
-    #[error("the login's state does not match this browser's login")]
+    #[error("the login state does not match the login started in this browser")]
     Mismatch,
     /// Signed, but more than [`STATE_TTL_SECS`] old.
     #[error("the login has expired")]
