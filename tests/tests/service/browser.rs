@@ -217,3 +217,56 @@ async fn a_user_logs_in_on_an_accounts_page_in_a_real_browser() {
     assert_eq!(s.sandbox.calls_to("jscode2session"), 1);
     browser.quit().await.unwrap();
 }
+
+/// The demo shows a token as verified only when it would pass a service's own check: the
+/// published key, the issuer, the audience it was asked about, an intact signature.
+#[tokio::test]
+async fn the_users_demo_shows_only_tokens_that_verify_as_verified() {
+    let s = Service::start().await;
+    let user = wxopen::identity::User {
+        appid: OFFICIAL_ACCOUNT,
+        openid: "o-demo-check",
+        unionid: None,
+    };
+    let session = s
+        .app
+        .identity
+        .issuer
+        .mint(&user, wxopen::unix_now())
+        .await
+        .unwrap();
+    let verify = |token: String, appid: &str| {
+        let request = s
+            .http
+            .post(s.url(&format!("{}/verify", users_demo::PATH)))
+            .json(&serde_json::json!({ "token": token, "appid": appid }));
+        async move {
+            let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            answer
+        }
+    };
+    let good = verify(session.token.clone(), OFFICIAL_ACCOUNT).await;
+    assert_eq!(good["verified"], true, "{good}");
+    assert_eq!(good["claims"]["sub"], "o-demo-check");
+    assert_eq!(good["claims"]["iss"], s.url(""));
+
+    let elsewhere = verify(session.token.clone(), MINI_PROGRAM).await;
+    assert_eq!(elsewhere["verified"], false, "{elsewhere}");
+    assert_eq!(elsewhere["error"], "InvalidAudience");
+
+    // One character in the middle of the signature changed (not the last, whose low bits are
+    // padding).
+    let at = session.token.len() - 20;
+    let changed = if &session.token[at..=at] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let tampered = format!(
+        "{}{changed}{}",
+        &session.token[..at],
+        &session.token[at + 1..]
+    );
+    let forged = verify(tampered, OFFICIAL_ACCOUNT).await;
+    assert_eq!(forged["verified"], false, "{forged}");
+}
