@@ -92,7 +92,13 @@ impl Demo {
             format!("/oauth/{OFFICIAL_ACCOUNT}/authorize?{query}")
         };
         let body = format!(
-            r#"<h1>用户登录演示</h1>
+            r#"<style>
+h2 {{ font-size: 18px; margin: 22px 0 6px; }}
+dl {{ display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; font-size: 13px; }}
+dt {{ color: #646a73; }}
+dd {{ margin: 0; word-break: break-all; }}
+</style>
+<h1>用户登录演示</h1>
 <p class="en">Demo: the users of authorized accounts</p>
 <p>本页像帐号自己的网页和小程序一样调用平台的公开接口。沙箱的小程序 <code>{mini}</code> 和公众号 <code>{official}</code> 已在本地环境启动时授权给平台。<br>
 <span class="en">This page calls the platform's public routes as an account's own pages and mini program would. The sandbox's mini program and official account were authorized to the platform when the local stack started.</span></p>

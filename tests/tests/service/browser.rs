@@ -4,7 +4,8 @@
 //! then stored and bound to the merchant.
 //!
 //! Screenshots of the landing and result pages go to `target/tmp/browser/`; with
-//! `UPDATE_SCREENSHOTS=1` they replace `docs/landing.png` and `docs/result.png`.
+//! `UPDATE_SCREENSHOTS=1` they replace `docs/landing.png` and `docs/result.png` (and the users
+//! demo's, `docs/users-demo.png`).
 //!
 //! And an authorized account's users on the users demo page (dev/src/demo.rs): a web login
 //! walked end to end (our authorize route, WeChat's consent page, Allow, back on the page with
@@ -174,6 +175,13 @@ async fn a_user_logs_in_on_an_accounts_page_in_a_real_browser() {
         "wx.ready"
     );
 
+    // Refused on WeChat's page: back on the page with access_denied, and no code to exchange.
+    let (_, shown) = users_demo::web_login(&browser, Decision::Refuse)
+        .await
+        .unwrap();
+    assert_eq!(shown, WebLogin::Error("access_denied".into()));
+    assert_eq!(s.sandbox.calls_to("oauth2_access_token"), 0);
+
     // Web login: the link, WeChat's consent page, Allow, and the identity back on the page.
     let (consent, shown) = users_demo::web_login(&browser, Decision::Allow)
         .await
@@ -199,13 +207,6 @@ async fn a_user_logs_in_on_an_accounts_page_in_a_real_browser() {
     assert_eq!(s.sandbox.calls_to("oauth2_access_token"), 1);
     assert_eq!(s.sandbox.calls_to("userinfo"), 1);
 
-    // Refused on WeChat's page: back on the page with access_denied, and no code to exchange.
-    let (_, shown) = users_demo::web_login(&browser, Decision::Refuse)
-        .await
-        .unwrap();
-    assert_eq!(shown, WebLogin::Error("access_denied".into()));
-    assert_eq!(s.sandbox.calls_to("oauth2_access_token"), 1);
-
     // Mini program login: the user of the mini program, with a token that verifies too.
     let mini = users_demo::mini_program_login(&browser).await.unwrap();
     assert!(mini.verified.starts_with("✓ ES256"), "{mini:?}");
@@ -215,6 +216,14 @@ async fn a_user_logs_in_on_an_accounts_page_in_a_real_browser() {
     );
     assert_eq!(mini.aud, MINI_PROGRAM);
     assert_eq!(s.sandbox.calls_to("jscode2session"), 1);
+    // The page as it ends, every demo done (docs/users-demo.png with UPDATE_SCREENSHOTS=1).
+    assert_eq!(
+        users_demo::js_sdk_outcome(&browser).await.unwrap(),
+        "wx.ready"
+    );
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    save_screenshot(&browser, &shots.join("users-demo.png")).await;
     browser.quit().await.unwrap();
 }
 
