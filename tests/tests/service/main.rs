@@ -19,6 +19,7 @@ mod hostile_xml;
 mod late_push;
 mod messages;
 mod reconcile_tokens;
+mod sandbox_jssdk;
 mod sandbox_pushes;
 mod settle_events;
 mod ticket_receiver;
