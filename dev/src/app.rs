@@ -10,6 +10,8 @@ pub struct App {
     pub receiver: ticket_receiver::Receiver,
     pub vendor: token_vendor::TokenVendor,
     pub identity: user_identity::UserIdentity,
+    /// Local only: the demo of the users' routes ([`crate::demo`]).
+    pub demo: crate::demo::Demo,
 }
 
 /// The IAM caller the local stand-in for API Gateway reports on token routes and `POST /links` (API Gateway
@@ -25,6 +27,7 @@ impl App {
             vendor: token_vendor::TokenVendor::new(config, aws),
             identity: user_identity::UserIdentity::new(config, aws)
                 .expect("PUBLIC_BASE_URL is set"),
+            demo: crate::demo::Demo::new(config),
         }
     }
 
@@ -54,6 +57,8 @@ impl App {
             {
                 user_identity::handle(&self.identity, request).await
             }
+            // Not an API Gateway route: wxopen-dev's demo pages.
+            path if path.starts_with(crate::demo::PATH) => Ok(self.demo.handle(request).await),
             // API Gateway answers routes it does not have (a browser's /favicon.ico) itself.
             _ => Ok(Response::builder()
                 .status(404)

@@ -43,6 +43,9 @@ pub struct Config {
     /// `JSSDK_ORIGINS`: the origins (`https://shop.example.com`, comma-separated) whose pages
     /// may have a JS-SDK configuration signed; empty: none.
     pub jssdk_origins: Vec<String>,
+    /// `OAUTH_RETURN_TO`: where web logins may send the browser back (comma-separated
+    /// `https://host[:port][/path-prefix]`; [`crate::oauth::ReturnToList`]); empty: nowhere.
+    pub oauth_return_to: crate::oauth::ReturnToList,
     /// `WECHAT_API_BASE`: where WeChat's APIs are (the sandbox's address locally).
     pub wechat_api_base: String,
     /// `WECHAT_MP_BASE`: the origin of WeChat's authorization page for PCs.
@@ -151,6 +154,13 @@ impl Config {
                 }
             },
             jssdk_origins: origins(get("JSSDK_ORIGINS"), "JSSDK_ORIGINS")?,
+            oauth_return_to: crate::oauth::ReturnToList::parse(
+                &get("OAUTH_RETURN_TO").unwrap_or_default(),
+            )
+            .map_err(|error| ConfigError::Invalid {
+                name: "OAUTH_RETURN_TO",
+                reason: error.to_string(),
+            })?,
             secret_id,
             public_base_url,
             wechat_api_base: origin("WECHAT_API_BASE", "https://api.weixin.qq.com")?,
@@ -244,6 +254,7 @@ mod tests {
         assert_eq!(config.identity_secret_id, "s-identity");
         assert_eq!(config.identity_ttl, Duration::from_secs(7200));
         assert!(config.jssdk_origins.is_empty());
+        assert!(config.oauth_return_to.is_empty());
         assert_eq!(config.push_timestamp_tolerance, Duration::from_secs(300));
         assert_eq!(config.refresh_margin, Duration::from_secs(1200));
         assert_eq!(config.refresh_concurrency, 16);

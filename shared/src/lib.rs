@@ -4,7 +4,8 @@
 //! secret), [`crypto`] (WeChat's message scheme), [`push`] (pushes and their messages),
 //! [`store`] (DynamoDB state), [`message`] and [`handoff`] (authorized accounts' messages and
 //! where they go), [`release_check`] (全网发布), [`links`] (the merchant links the platform signs),
-//! [`identity`] (the identity tokens of authorized accounts' users).
+//! [`identity`] (the identity tokens of authorized accounts' users), [`oauth`] (web login on
+//! behalf of official accounts).
 //!
 //! Every public item is documented (`missing_docs`): this crate is what the functions, the
 //! operator's command and the tests build on.
@@ -26,6 +27,7 @@ pub mod links;
 pub mod message;
 pub mod metrics;
 pub mod miniprogram;
+pub mod oauth;
 pub mod push;
 pub mod refresh;
 pub mod release_check;

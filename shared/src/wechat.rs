@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod users;
 
-pub use users::{JsapiTicket, Jscode2Session, SessionKey};
+pub use users::{JsapiTicket, Jscode2Session, OAuthAccessToken, SessionKey, SnsUserInfo};
 
 /// WeChat's errcodes that need their own handling (docs/protocol.md#error-codes-and-reactions).
 pub mod errcode {

@@ -1,8 +1,8 @@
 //! No secret or token reaches a log line. The functions' own subscriber (JSON lines, as
 //! deployed: `wxopen::telemetry::subscriber`) writes into a buffer while every flow runs: ticket
 //! pushes, authorization by link and callback, by push alone and again (updateauthorized), the
-//! refresher with rotation, recovery and reconciliation, a withdrawal, mini program login and
-//! JS-SDK configuration, and errors (refused pushes and links, refused codes, WeChat's errcodes,
+//! refresher with rotation, recovery and reconciliation, a withdrawal, mini program login,
+//! JS-SDK configuration and web login (its code, the user's OAuth tokens), and errors (refused pushes and links, refused codes, WeChat's errcodes,
 //! an unreachable WeChat). Every credential WeChat
 //! (the sandbox) issued is recorded by a proxy the service's API calls go through, and by the
 //! pushes and redirects; then no log line, no Debug output of the main types and no result of
@@ -59,9 +59,11 @@ impl Capture {
 struct Harvest(Mutex<BTreeMap<String, BTreeSet<String>>>);
 
 /// Where WeChat's credentials travel in the component APIs.
-const CREDENTIAL_FIELDS: [&str; 12] = [
+const CREDENTIAL_FIELDS: [&str; 13] = [
     // Mini program login (jscode2session's code and session key) and the JS-SDK ticket.
     "js_code",
+    // A web login user's OAuth access token (its refresh_token is below).
+    "access_token",
     "session_key",
     "ticket",
     "component_access_token",
@@ -111,8 +113,7 @@ impl Harvest {
 
     fn query(&self, query: &str) {
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if CREDENTIAL_FIELDS.contains(&&*name) || name == "auth_code" || name == "access_token"
-            {
+            if CREDENTIAL_FIELDS.contains(&&*name) || name == "auth_code" || name == "code" {
                 self.add(&name, &value);
             }
         }
@@ -215,6 +216,7 @@ async fn service(harvest: Arc<Harvest>) -> (Service, wxopen::Config, JoinHandle<
     config.wechat_open_base = config.wechat_mp_base.clone();
     config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
     config.jssdk_origins = vec![PAGE_ORIGIN.to_owned()];
+    config.oauth_return_to = wxopen::oauth::ReturnToList::parse(PAGE_ORIGIN).unwrap();
     let app = Arc::new(App::new(&config, &aws));
     assert!(cell.set(app.clone()).is_ok());
     sandbox.set_event_url(Some(&format!(
@@ -445,6 +447,74 @@ async fn no_secret_or_token_reaches_a_log_line() {
     for ticket in s.sandbox.jsapi_tickets(&s.appid(0)) {
         harvest.add("jsapi_ticket", &ticket);
     }
+
+    // ----- web login (snsapi_userinfo): the code, the user's OAuth tokens and the identity
+    // token are credentials; the code is then used again -----
+    let start = s
+        .http
+        .get(
+            reqwest::Url::parse_with_params(
+                &s.url(&format!("/oauth/{}/authorize", s.appid(0))),
+                &[
+                    ("scope", "snsapi_userinfo"),
+                    ("return_to", &format!("{PAGE_ORIGIN}/done")),
+                ],
+            )
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let header =
+        |response: &reqwest::Response, name| response.headers()[name].to_str().unwrap().to_owned();
+    let cookie = header(&start, reqwest::header::SET_COOKIE);
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let consent = s
+        .http
+        .get(header(&start, reqwest::header::LOCATION))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form: Vec<(String, String)> = consent
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|tag| {
+            let (name, rest) = tag.split_once("\" value=\"").unwrap();
+            let value = rest.split('"').next().unwrap().replace("&amp;", "&");
+            (name.to_owned(), value)
+        })
+        .collect();
+    form.extend([
+        ("user".to_owned(), "log-user".to_owned()),
+        ("decision".to_owned(), "allow".to_owned()),
+    ]);
+    let allowed = s
+        .http
+        .post(format!(
+            "{}/connect/oauth2/authorize",
+            s.sandbox.base_url().trim_end_matches('/')
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = header(&allowed, reqwest::header::LOCATION);
+    let callback = || {
+        s.http
+            .get(&back)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+    };
+    let done = callback().await.unwrap();
+    assert_eq!(done.status(), 302);
+    let location = header(&done, reqwest::header::LOCATION);
+    let (_, fragment) = location.split_once("#session=").expect("a session");
+    harvest.add("identity token", fragment.split('&').next().unwrap());
+    assert_eq!(callback().await.unwrap().status(), 400);
 
     // ----- a withdrawal -----
     let withdrawn = s.sandbox.withdraw(&s.appid(3)).await.unwrap().unwrap();
@@ -705,6 +775,7 @@ async fn no_secret_or_token_reaches_a_log_line() {
         "ticket",
         "jsapi_ticket",
         "identity token",
+        "code",
     ] {
         assert!(
             secrets.get(kind).is_some_and(|v| !v.is_empty()),
@@ -746,6 +817,9 @@ async fn no_secret_or_token_reaches_a_log_line() {
         "authorizer token refused; replacing it",
         "jsapi ticket refreshed",
         "JS-SDK configuration refused",
+        "web login started",
+        "web login finished",
+        "web login refused",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(message)),

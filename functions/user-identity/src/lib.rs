@@ -2,6 +2,8 @@
 //!
 //! - `POST /miniprogram/{appid}/login`: a mini program user's identity token ([`miniprogram`]);
 //! - `GET /jssdk/{appid}/config?url=`: `wx.config` parameters for one page ([`jssdk`]);
+//! - `GET /oauth/{appid}/authorize` and `GET /oauth/{appid}/callback`: web login on behalf of an
+//!   official account ([`oauth`]);
 //! - `GET /.well-known/jwks.json`: the public keys of the identity token ([`jwks`]).
 //!
 //! Every route is public (throttled at API Gateway). Routes are found by their path's end, so
@@ -12,12 +14,15 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use wxopen::accounts::AuthorizedAccounts;
 use wxopen::identity::Issuer;
+use wxopen::links;
+use wxopen::oauth::{Endpoints, WebLogin};
 use wxopen::tokens::Tokens;
 use wxopen::{Config, ConfigError};
 
 pub mod jssdk;
 pub mod jwks;
 pub mod miniprogram;
+pub mod oauth;
 
 /// What the handler needs, built once per container.
 #[derive(Debug)]
@@ -29,11 +34,30 @@ pub struct UserIdentity {
     pub accounts: AuthorizedAccounts,
     /// The origins whose pages may have a JS-SDK configuration signed.
     pub jssdk_origins: Vec<String>,
+    /// Web login: WeChat's page, the return addresses, the key states are signed with.
+    pub web_login: WebLogin,
 }
 
 impl UserIdentity {
     pub fn new(config: &Config, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let public_base_url = config
+            .public_base_url
+            .clone()
+            .ok_or(ConfigError::Missing("PUBLIC_BASE_URL"))?;
         Ok(Self {
+            web_login: WebLogin {
+                endpoints: Endpoints {
+                    open_base: config.wechat_open_base.clone(),
+                    public_base_url,
+                    component_appid: config.component_appid.clone(),
+                },
+                return_to: config.oauth_return_to.clone(),
+                link_key: links::key_cache(
+                    aws_sdk_secretsmanager::Client::new(aws),
+                    &config.link_secret_id,
+                    config.secret_max_age,
+                ),
+            },
             tokens: Tokens::from_config(config, aws).caching_component_token(),
             issuer: Issuer::from_config(config, aws)
                 .ok_or(ConfigError::Missing("PUBLIC_BASE_URL"))?,
@@ -52,6 +76,10 @@ pub enum Route {
     MiniProgramLogin(String),
     /// `GET /jssdk/{appid}/config`
     JssdkConfig(String),
+    /// `GET /oauth/{appid}/authorize`
+    OAuthAuthorize(String),
+    /// `GET /oauth/{appid}/callback`
+    OAuthCallback(String),
 }
 
 impl Route {
@@ -66,6 +94,12 @@ impl Route {
             ["config", appid, "jssdk"] if !appid.is_empty() => {
                 Some(Self::JssdkConfig((*appid).to_owned()))
             }
+            ["authorize", appid, "oauth"] if !appid.is_empty() => {
+                Some(Self::OAuthAuthorize((*appid).to_owned()))
+            }
+            ["callback", appid, "oauth"] if !appid.is_empty() => {
+                Some(Self::OAuthCallback((*appid).to_owned()))
+            }
             _ => None,
         }
     }
@@ -76,6 +110,9 @@ impl Route {
             Self::Jwks => method == Method::GET || method == Method::HEAD,
             Self::MiniProgramLogin(_) => method == Method::POST,
             Self::JssdkConfig(_) => method == Method::GET,
+            Self::OAuthAuthorize(_) | Self::OAuthCallback(_) => {
+                method == Method::GET || method == Method::HEAD
+            }
         }
     }
 }
@@ -97,6 +134,8 @@ pub async fn handle(
             miniprogram::respond(identity, &appid, &request).await
         }
         Some(Route::JssdkConfig(appid)) => jssdk::respond(identity, &appid, &request).await,
+        Some(Route::OAuthAuthorize(appid)) => oauth::authorize(identity, &appid, &request).await,
+        Some(Route::OAuthCallback(appid)) => oauth::callback(identity, &appid, &request).await,
     };
     Ok(response.map(Body::from))
 }
@@ -122,6 +161,14 @@ mod tests {
         assert_eq!(
             Route::of("/jssdk/wx3f2a6c8d1e4b7a90/config"),
             Some(Route::JssdkConfig("wx3f2a6c8d1e4b7a90".into()))
+        );
+        assert_eq!(
+            Route::of("/oauth/wx1c4e7a9d2b5f8036/authorize"),
+            Some(Route::OAuthAuthorize("wx1c4e7a9d2b5f8036".into()))
+        );
+        assert_eq!(
+            Route::of("/prod/oauth/wx1c4e7a9d2b5f8036/callback"),
+            Some(Route::OAuthCallback("wx1c4e7a9d2b5f8036".into()))
         );
         assert_eq!(Route::of("/jwks.json"), None);
         assert_eq!(Route::of("/"), None);

@@ -49,7 +49,77 @@ pub struct JsapiTicket {
     pub expires_in: i64,
 }
 
+/// The answer of `sns/oauth2/component/access_token`. The user's tokens serve one
+/// `sns/userinfo` call at most and are never stored or printed.
+#[derive(Debug, Deserialize)]
+pub struct OAuthAccessToken {
+    /// The user's access token (for `sns/userinfo`).
+    pub access_token: super::Secret,
+    /// Its lifetime in seconds.
+    pub expires_in: i64,
+    /// The user's refresh token: never used.
+    pub refresh_token: super::Secret,
+    /// The user's openid under the official account.
+    pub openid: String,
+    /// The scope the user granted.
+    pub scope: String,
+    /// The unionid, when WeChat gives it here (it does for snsapi_userinfo on some versions).
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
+
+/// What this service reads of `sns/userinfo`'s answer (the profile itself is not passed on).
+#[derive(Debug, Deserialize)]
+pub struct SnsUserInfo {
+    /// The user's openid.
+    pub openid: String,
+    /// The user's unionid, when the account is bound to an open platform account.
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
+
 impl WechatClient {
+    /// `sns/oauth2/component/access_token`: a web login's code exchanged on behalf of `appid`,
+    /// with the component token. The code is single-use.
+    pub async fn oauth2_access_token(
+        &self,
+        component_token: &str,
+        appid: &str,
+        code: &str,
+    ) -> Result<OAuthAccessToken, WechatError> {
+        self.get_from(
+            "sns/oauth2/component/access_token",
+            "oauth2_access_token",
+            &[
+                ("appid", appid),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+                ("component_appid", &self.component_appid),
+                ("component_access_token", component_token),
+            ],
+        )
+        .await
+    }
+
+    /// `sns/userinfo`: the profile (and unionid) of a web login of scope snsapi_userinfo, with
+    /// the user's access token.
+    pub async fn sns_userinfo(
+        &self,
+        user_access_token: &str,
+        openid: &str,
+    ) -> Result<SnsUserInfo, WechatError> {
+        self.get_from(
+            "sns/userinfo",
+            "userinfo",
+            &[
+                ("access_token", user_access_token),
+                ("openid", openid),
+                ("lang", "zh_CN"),
+            ],
+        )
+        .await
+    }
+
     /// `sns/component/jscode2session`: a mini program user's identity for a `wx.login` code,
     /// on behalf of `appid`, with the component token. The code is single-use.
     pub async fn jscode2session(

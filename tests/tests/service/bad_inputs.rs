@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE};
 use reqwest::{Method, StatusCode};
 use wxopen::authorization::LinkError;
 use wxopen::links::LinkRefusal;
@@ -404,6 +404,9 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
         &format!("expires={expires}"),
         &format!("expires={}", expires.parse::<i64>().unwrap() + 86400),
     );
+    let app_return = "https%3A%2F%2Fapp.example.com%2Fwx%2F";
+    // A well-formed state (an expiry and a signature) that no login of this service made.
+    let forged_state = format!("{}{}", now + 600, "0".repeat(64));
     let login = |appid: &str, body: &str| {
         request(
             Target::Service,
@@ -1642,6 +1645,156 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             ),
             effect: Effect::Nothing,
         },
+        // ----- web login: user-identity -----
+        Row {
+            case: "web login: no scope",
+            request: "`GET /oauth/{official account}/authorize?return_to=https://app.example.com/wx/`",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?return_to={app_return}"
+            )),
+            expect: page(
+                400,
+                &["bad_scope", "scope must be snsapi_base or snsapi_userinfo"],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to off the list",
+            request: "`?scope=snsapi_base&return_to=https://evil.example.com/` (not on `OAUTH_RETURN_TO`)",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fevil.example.com%2F"
+            )),
+            expect: page(
+                400,
+                &[
+                    "bad_return_to",
+                    "return_to is not among the return addresses the platform allows",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to with a user name",
+            request: "`return_to=https://app.example.com@evil.example.com/wx/`",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fapp.example.com%40evil.example.com%2Fwx%2F"
+            )),
+            expect: page(
+                400,
+                &[
+                    "bad_return_to",
+                    "return_to must not carry a user name or password",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to with a backslash",
+            request: r"`return_to=https://evil.example.com\@app.example.com/wx/`",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fevil.example.com%5C%40app.example.com%2Fwx%2F"
+            )),
+            expect: page(
+                400,
+                &["bad_return_to", "return_to must be an absolute http(s) URL"],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to with a path outside the prefix",
+            request: "`return_to=https://app.example.com/wx/../admin` (allowed: `https://app.example.com/wx/`)",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fapp.example.com%2Fwx%2F..%2Fadmin"
+            )),
+            expect: page(
+                400,
+                &[
+                    "bad_return_to",
+                    "return_to is not among the return addresses the platform allows",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: an account never authorized",
+            request: "a well-formed appid no account of the platform has",
+            call: get(format!(
+                "/oauth/{STRANGER_APPID}/authorize?scope=snsapi_base&return_to={app_return}"
+            )),
+            expect: page(404, &["unknown_account", "该公众号未授权本平台"]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback from another browser",
+            request: "`GET /oauth/{appid}/callback?code=..&state=..` without the login cookie",
+            call: get(format!(
+                "/oauth/{authorized}/callback?code=abc&state={forged_state}&appid={authorized}"
+            )),
+            expect: page(
+                400,
+                &[
+                    "login_not_started_here",
+                    "this login was not started in this browser",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback with a forged state",
+            request: "a state this browser's login cookie was not signed for",
+            call: get(format!(
+                "/oauth/{authorized}/callback?code=abc&state={forged_state}&appid={authorized}"
+            ))
+            .header(
+                COOKIE,
+                &format!("wxopen_login=00112233445566778899aabbccddeeff.snsapi_base.{app_return}"),
+            ),
+            expect: page(
+                400,
+                &[
+                    "login_not_started_here",
+                    "the login state does not match the login started in this browser",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback with a malformed state",
+            request: "`state=abc`",
+            call: get(format!("/oauth/{authorized}/callback?code=abc&state=abc")),
+            expect: page(
+                400,
+                &[
+                    "login_not_started_here",
+                    "the login state is missing or malformed",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback for another appid",
+            request: "`appid=` another account than the path's",
+            call: get(format!(
+                "/oauth/{authorized}/callback?code=abc&state={forged_state}&appid={OTHER_APPID}"
+            )),
+            expect: page(400, &["appid_mismatch"]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: start by POST",
+            request: "`POST /oauth/{appid}/authorize`",
+            call: request(
+                Target::Service,
+                Method::POST,
+                format!("/oauth/{authorized}/authorize"),
+                Vec::new(),
+            ),
+            expect: exact(
+                405,
+                r#"{"error":"method_not_allowed","message":"this route does not accept this method"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
     ];
     // The table is read by people too: every row's case is unique.
     let mut seen = std::collections::HashSet::new();
@@ -1836,6 +1989,8 @@ fn render(rows: &[Row]) -> String {
             "ticket-receiver: `POST /wechat/authorizers/{appid}/events` (message URL)"
         } else if row.case.starts_with("tokens") {
             "token-vendor: `GET /tokens/...` (behind IAM)"
+        } else if row.case.starts_with("web login") {
+            "user-identity: `GET /oauth/{appid}/authorize`, `GET /oauth/{appid}/callback` (web login)"
         } else if row.case.starts_with("users") {
             "user-identity: `/miniprogram/{appid}/login`, `/jssdk/{appid}/config`, `/.well-known/jwks.json`"
         } else {

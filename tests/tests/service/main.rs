@@ -26,3 +26,4 @@ mod ticket_receiver;
 mod token_vendor;
 mod tokens;
 mod user_identity;
+mod web_login;

@@ -672,5 +672,9 @@ fn the_template_routes_throttles_and_keys_the_users_function() {
         .iter()
         .map(reference)
         .collect();
-    assert_eq!(secrets, ["ComponentSecret", "IdentityKeySecret"]);
+    // The link key signs web login states.
+    assert_eq!(
+        secrets,
+        ["ComponentSecret", "IdentityKeySecret", "LinkKeySecret"]
+    );
 }
