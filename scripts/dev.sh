@@ -2,7 +2,9 @@
 # The whole service on this machine, as it runs in AWS, against its embedded defaults:
 # DynamoDB Local and the Secrets Manager emulator (scripts/services.sh), the WeChat sandbox
 # pushing a ticket every few seconds, the functions' handlers behind one origin, and the
-# token refresher on a timer. Prints the one URL to open; Ctrl-C stops everything it started.
+# token refresher on a timer; the sandbox's mini program and official account authorize the
+# platform for the users demo. Prints the URL to open and the demo's; Ctrl-C stops everything it
+# started.
 #
 #   bash scripts/dev.sh            DEV_PORT (9000), SANDBOX_PORT (9100), TICKET_EVERY_SECS (10),
 #                                  REFRESH_EVERY_SECS (60) change the defaults.
@@ -41,6 +43,11 @@ source .local/dev.env
 sandbox="http://127.0.0.1:$SANDBOX_PORT"
 export WECHAT_API_BASE=$sandbox WECHAT_MP_BASE=$sandbox WECHAT_OPEN_BASE=$sandbox
 export PUBLIC_BASE_URL="http://127.0.0.1:$DEV_PORT"
+# The users demo (GET /demo/users, served by wxopen-dev) is the one page allowed to ask for a
+# JS-SDK configuration and to be returned to after a web login.
+DEMO_URL="$PUBLIC_BASE_URL/demo/users"
+export JSSDK_ORIGINS=${JSSDK_ORIGINS:-$PUBLIC_BASE_URL}
+export OAUTH_RETURN_TO=${OAUTH_RETURN_TO:-$DEMO_URL}
 # Authorized accounts' messages go to a FIFO queue in moto, as the template's default does.
 MESSAGE_QUEUE_URL=$(.local/venv/bin/python - <<'EOF'
 import os, boto3
@@ -85,6 +92,32 @@ DEMO_LINK=$(curl -sf -X POST "$PUBLIC_BASE_URL/links" -H 'content-type: applicat
 pids+=($!)
 wait_for "$sandbox/sandbox" "the WeChat sandbox" "$LOGS/sandbox.log"
 
+# The demo's accounts (the sandbox's mini program and official account) authorize the platform
+# as an administrator would on WeChat's page, through the sandbox's control API: a ticket first
+# (the code exchange needs the component token), then each account's `authorized` push, which
+# the receiver stores (bound to no merchant).
+sandbox_post() {
+    local path=$1 body=$2
+    curl -sf -X POST "$sandbox$path" -H 'content-type: application/json' -d "$body" |
+        .local/venv/bin/python -c '
+import json, sys
+answer = json.load(sys.stdin)
+push = answer.get("push", answer)
+sys.exit(0 if push and push.get("success") else 1)'
+}
+sandbox_post /sandbox/push-ticket '{}' || {
+    echo "dev: the first ticket push failed; the end of $LOGS/dev.log:" >&2
+    tail -n 20 "$LOGS/dev.log" >&2
+    exit 1
+}
+for appid in wx5d8a1f3c7e9b2046 wx1c4e7a9d2b5f8036; do
+    sandbox_post /sandbox/authorize "{\"authorizer_appid\": \"$appid\"}" || {
+        echo "dev: $appid's authorization was not stored; the end of $LOGS/dev.log:" >&2
+        tail -n 20 "$LOGS/dev.log" >&2
+        exit 1
+    }
+done
+
 cat <<EOF
 
   wxopen is running locally.
@@ -94,6 +127,9 @@ cat <<EOF
   (a link minted for merchant demo-shop, valid 24 hours; mint others with
    curl -X POST $PUBLIC_BASE_URL/links -d '{"merchant": "ID"}')
 
+  Users demo      $DEMO_URL
+                  (mini program login, JS-SDK and web login for the sandbox's mini program
+                   wx5d8a1f3c7e9b2046 and official account wx1c4e7a9d2b5f8036, authorized above)
   WeChat sandbox  $sandbox/sandbox   (accounts, push a ticket, withdraw)
   release check   curl -X POST $sandbox/sandbox/release-check
   messages        handed on to $MESSAGE_QUEUE_URL

@@ -56,6 +56,9 @@ SECRET_JSON='{"component_appsecret": "local-component-appsecret", "token": "pamt
 # The key merchant links are signed with (template.yaml generates a random one in AWS).
 LINK_SECRET_ID=wxopen/local-links
 LINK_KEY=local-link-signing-key-not-for-production-0123456789abcdef
+# The secret users' identity tokens' key is derived from (template.yaml generates a random one).
+IDENTITY_SECRET_ID=wxopen/local-identity
+IDENTITY_KEY=local-identity-key-secret-not-for-production-0123456789abcdef
 
 READY_TIMEOUT_SECS=60
 
@@ -299,6 +302,7 @@ export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export TABLE_NAME=$TABLE_NAME
 export SECRET_ID=$SECRET_ID
 export LINK_SECRET_ID=$LINK_SECRET_ID
+export IDENTITY_SECRET_ID=$IDENTITY_SECRET_ID
 export COMPONENT_APPID=$COMPONENT_APPID
 EOF
 
@@ -310,12 +314,14 @@ EOF
         unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN
         "$VENV/bin/python" scripts/create_table.py --template template.yaml --resource StateTable \
             --table-name "$TABLE_NAME" "${quiet_arg[@]}" &&
-        SECRET_JSON="$SECRET_JSON" LINK_KEY="$LINK_KEY" "$VENV/bin/python" - <<'EOF'
+        SECRET_JSON="$SECRET_JSON" LINK_KEY="$LINK_KEY" IDENTITY_KEY="$IDENTITY_KEY" \
+            "$VENV/bin/python" - <<'EOF'
 import os, boto3
 sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
 for name, value in [
     (os.environ["SECRET_ID"], os.environ["SECRET_JSON"]),
     (os.environ["LINK_SECRET_ID"], os.environ["LINK_KEY"]),
+    (os.environ["IDENTITY_SECRET_ID"], os.environ["IDENTITY_KEY"]),
 ]:
     try:
         sm.create_secret(Name=name, SecretString=value)
@@ -326,7 +332,7 @@ EOF
     ) || start_failed
     mv "$env_tmp" "$ENV_FILE"
     say "DynamoDB Local on 127.0.0.1:$ddb_port (pid $ddb_pid), moto on 127.0.0.1:$sm_port (pid $sm_pid)"
-    say "table $TABLE_NAME and secrets $SECRET_ID, $LINK_SECRET_ID ready; environment in $ENV_FILE"
+    say "table $TABLE_NAME and secrets $SECRET_ID, $LINK_SECRET_ID, $IDENTITY_SECRET_ID ready; environment in $ENV_FILE"
 }
 
 start_failed() {

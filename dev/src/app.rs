@@ -9,6 +9,9 @@ pub struct App {
     pub callback: auth_callback::AuthCallback,
     pub receiver: ticket_receiver::Receiver,
     pub vendor: token_vendor::TokenVendor,
+    pub identity: user_identity::UserIdentity,
+    /// Local only: the demo of the users' routes ([`crate::demo`]).
+    pub demo: crate::demo::Demo,
 }
 
 /// The IAM caller the local stand-in for API Gateway reports on token routes and `POST /links` (API Gateway
@@ -22,6 +25,9 @@ impl App {
             callback: auth_callback::AuthCallback::new(config, aws),
             receiver: ticket_receiver::Receiver::new(config, aws),
             vendor: token_vendor::TokenVendor::new(config, aws),
+            identity: user_identity::UserIdentity::new(config, aws)
+                .expect("PUBLIC_BASE_URL is set"),
+            demo: crate::demo::Demo::new(config),
         }
     }
 
@@ -43,6 +49,16 @@ impl App {
             path if path.starts_with("/tokens/") => {
                 token_vendor::handle(&self.vendor, with_iam_caller(request, LOCAL_CALLER_ARN)).await
             }
+            // Authorized accounts' users (public routes).
+            "/.well-known/jwks.json" => user_identity::handle(&self.identity, request).await,
+            path if ["/miniprogram/", "/jssdk/", "/oauth/"]
+                .iter()
+                .any(|prefix| path.starts_with(prefix)) =>
+            {
+                user_identity::handle(&self.identity, request).await
+            }
+            // Not an API Gateway route: wxopen-dev's demo pages.
+            path if path.starts_with(crate::demo::PATH) => Ok(self.demo.handle(request).await),
             // API Gateway answers routes it does not have (a browser's /favicon.ico) itself.
             _ => Ok(Response::builder()
                 .status(404)

@@ -1,4 +1,4 @@
-//! `wxopen-dev`: the four functions on one loopback origin, as API Gateway and EventBridge call
+//! `wxopen-dev`: the functions on one loopback origin, as API Gateway and EventBridge call
 //! them in AWS: the same handlers, the same request shapes, the refresher on a timer. Started by
 //! `scripts/dev.sh` with the local services' environment and the sandbox's origins.
 

@@ -41,6 +41,15 @@ pub enum WxError {
     CodeInvalid,
     #[error("refresh_token is invalid")]
     RefreshTokenInvalid,
+    /// A user's login code (wx.login, web login) that is unknown, expired or another account's.
+    #[error("invalid code")]
+    InvalidCode,
+    #[error("code been used")]
+    CodeUsed,
+    #[error("missing code")]
+    CodeMissing,
+    #[error("invalid grant_type")]
+    GrantTypeInvalid,
     /// An errcode injected by a fault that has no variant of its own.
     #[error("{errmsg}")]
     Other { errcode: i64, errmsg: String },
@@ -67,6 +76,10 @@ impl WxError {
             Self::TicketInvalid => 61006,
             Self::CodeInvalid => 61010,
             Self::RefreshTokenInvalid => 61023,
+            Self::InvalidCode => 40029,
+            Self::CodeUsed => 40163,
+            Self::CodeMissing => 41008,
+            Self::GrantTypeInvalid => 40002,
             Self::Other { errcode, .. } => *errcode,
         }
     }
@@ -92,6 +105,10 @@ impl WxError {
             Self::TicketInvalid,
             Self::CodeInvalid,
             Self::RefreshTokenInvalid,
+            Self::InvalidCode,
+            Self::CodeUsed,
+            Self::CodeMissing,
+            Self::GrantTypeInvalid,
         ];
         known
             .into_iter()
@@ -141,7 +158,8 @@ mod tests {
     #[test]
     fn errcodes_round_trip() {
         for code in [
-            -1, 40001, 42001, 45009, 61003, 61004, 61005, 61006, 61010, 61023,
+            -1, 40001, 40002, 40029, 40163, 41008, 42001, 45009, 61003, 61004, 61005, 61006, 61010,
+            61023,
         ] {
             assert_eq!(WxError::from_errcode(code).errcode(), code);
         }

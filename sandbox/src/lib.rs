@@ -9,7 +9,9 @@
 //! authorization pages), [`pushes`] (deliveries to the event URL), [`custom_api`] (the
 //! customer-service message API), [`release_check`] (全网发布, run against the message URL),
 //! [`faults`] and [`calls`] (injected errors and counters), [`control`] (`/sandbox/...`),
-//! [`clock`] (controllable time).
+//! [`clock`] (controllable time), [`users`] (the people logging in: openid and unionid),
+//! [`user_codes`] (their single-use codes), [`miniprogram_api`] (`jscode2session`), [`jssdk`]
+//! (`getticket` and the `wx.config` check), [`oauth`] (web login on behalf of official accounts).
 
 pub mod accounts;
 pub mod calls;
@@ -20,11 +22,16 @@ pub mod custom_api;
 pub mod defaults;
 pub mod errors;
 pub mod faults;
+pub mod jssdk;
+pub mod miniprogram_api;
+pub mod oauth;
 pub mod pages;
 pub mod pushes;
 pub mod random;
 pub mod release_check;
 pub mod state;
+pub mod user_codes;
+pub mod users;
 pub mod xml;
 
 use std::net::SocketAddr;
@@ -106,6 +113,14 @@ pub struct SandboxConfig {
     /// The 授权发起页域名: `host` (any port) or `host:port`, compared with the Referer and
     /// the redirect_uri.
     pub auth_domains: Vec<String>,
+    /// How long a user's code (wx.login's, the web login's) can be exchanged (WeChat: 5 minutes).
+    #[serde(rename = "user_code_ttl_secs", with = "secs")]
+    pub user_code_ttl: Duration,
+    #[serde(rename = "jsapi_ticket_ttl_secs", with = "secs")]
+    pub jsapi_ticket_ttl: Duration,
+    /// The platform's 网页开发域名, `host` or `host:port` as `auth_domains`: the JS-SDK safe
+    /// domain of every account it acts for, so pages calling `wx.config` must be on it.
+    pub web_domains: Vec<String>,
     /// WeChat waits this long for `success`.
     #[serde(rename = "push_timeout_secs", with = "secs")]
     pub push_timeout: Duration,
@@ -135,6 +150,9 @@ impl Default for SandboxConfig {
             refresh_token_rotation: true,
             refresh_token_grace: Duration::from_secs(300),
             auth_domains: vec!["127.0.0.1".into(), "localhost".into()],
+            user_code_ttl: Duration::from_secs(300),
+            jsapi_ticket_ttl: Duration::from_secs(7200),
+            web_domains: vec!["127.0.0.1".into(), "localhost".into()],
             push_timeout: Duration::from_secs(5),
             push_retries: 3,
             push_retry_delay: Duration::from_secs(1),
@@ -156,6 +174,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("message_url", &self.message_url)
             .field("ticket_interval", &self.ticket_interval)
             .field("auth_domains", &self.auth_domains)
+            .field("web_domains", &self.web_domains)
             .field("refresh_token_rotation", &self.refresh_token_rotation)
             .finish_non_exhaustive()
     }
@@ -173,6 +192,8 @@ impl SandboxConfig {
             auth_code_ttl: s(self.auth_code_ttl),
             refresh_token_rotation: self.refresh_token_rotation,
             refresh_token_grace: s(self.refresh_token_grace),
+            user_code_ttl: s(self.user_code_ttl),
+            jsapi_ticket_ttl: s(self.jsapi_ticket_ttl),
         }
     }
 }
@@ -236,6 +257,8 @@ pub struct Shared {
     /// Signs and encrypts the release check's messages.
     crypto: MessageCrypto,
     custom_messages: Mutex<Vec<CustomMessage>>,
+    users: Mutex<users::Users>,
+    oauth: Mutex<oauth::Logins>,
 }
 
 impl Shared {
@@ -267,6 +290,8 @@ impl Shared {
             pusher,
             crypto,
             custom_messages: Mutex::default(),
+            users: Mutex::default(),
+            oauth: Mutex::default(),
         })
     }
 
@@ -308,6 +333,15 @@ impl Shared {
             return Err(axum::Json(error.body()).into_response());
         }
         Ok(plan.late)
+    }
+
+    /// Which accounts give unionids ([`users`]).
+    pub fn users(&self) -> MutexGuard<'_, users::Users> {
+        self.users.lock().expect("users lock")
+    }
+
+    fn oauth(&self) -> MutexGuard<'_, oauth::Logins> {
+        self.oauth.lock().expect("web login lock")
     }
 
     fn custom_messages(&self) -> MutexGuard<'_, Vec<CustomMessage>> {
@@ -454,7 +488,10 @@ impl Sandbox {
         let router = axum::Router::new()
             .merge(component_api::routes())
             .merge(custom_api::routes())
+            .merge(miniprogram_api::routes())
+            .merge(jssdk::routes())
             .merge(pages::routes())
+            .merge(oauth::routes())
             .merge(control::routes())
             .with_state(Arc::clone(&shared));
         let mut tasks = vec![tokio::spawn(async move {
@@ -787,6 +824,24 @@ impl Sandbox {
     /// The customer-service messages accepted so far, oldest first.
     pub fn custom_messages(&self) -> Vec<CustomMessage> {
         self.shared.custom_messages().clone()
+    }
+
+    // ----- users -----
+
+    /// The openid `user` has in account `appid` (what a login to that account gives).
+    pub fn user_openid(&self, appid: &str, user: &str) -> String {
+        users::openid(appid, user)
+    }
+
+    /// `user`'s unionid (what logins to accounts bound to the open platform account give).
+    pub fn user_unionid(&self, user: &str) -> String {
+        users::unionid(user)
+    }
+
+    /// Binds `appid` to the platform's open platform account (the default: its logins carry
+    /// unionid) or unbinds it (no unionid).
+    pub fn set_open_platform_bound(&self, appid: &str, bound: bool) {
+        self.shared.users().set_bound(appid, bound);
     }
 
     /// The account withdraws its authorization: its tokens stop working (61003) and

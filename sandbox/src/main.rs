@@ -44,6 +44,10 @@ struct Args {
     /// The 授权发起页域名 (host or host:port); repeat for several [default: 127.0.0.1, localhost].
     #[arg(long = "auth-domain", value_name = "DOMAIN")]
     auth_domains: Vec<String>,
+    /// The 网页开发域名 (host, covering its subdomains and any port, or host:port) JS-SDK pages
+    /// and web login redirect_uris must be on; repeat for several [default: 127.0.0.1, localhost].
+    #[arg(long = "web-domain", value_name = "DOMAIN")]
+    web_domains: Vec<String>,
     /// Whether refreshing an authorizer token hands out a new refresh token [default: true].
     #[arg(long, value_name = "BOOL")]
     refresh_token_rotation: Option<bool>,
@@ -124,6 +128,9 @@ fn load(args: Args) -> Result<SandboxConfig, CliError> {
     }
     if !args.auth_domains.is_empty() {
         config.auth_domains = args.auth_domains;
+    }
+    if !args.web_domains.is_empty() {
+        config.web_domains = args.web_domains;
     }
     if let Some(v) = args.refresh_token_rotation {
         config.refresh_token_rotation = v;

@@ -96,14 +96,16 @@ struct Checked {
     biz_appid: Option<String>,
 }
 
-fn params(pairs: impl Iterator<Item = (String, String)>) -> HashMap<String, Vec<String>> {
+pub(crate) fn params(
+    pairs: impl Iterator<Item = (String, String)>,
+) -> HashMap<String, Vec<String>> {
     pairs.fold(HashMap::new(), |mut map, (k, v)| {
         map.entry(k).or_default().push(v);
         map
     })
 }
 
-fn first<'a>(params: &'a HashMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
+pub(crate) fn first<'a>(params: &'a HashMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
     params
         .get(name)
         .and_then(|v| v.first())

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::{Account, AccountKind};
 use super::errors::WxError;
+use super::jssdk::JsapiTickets;
 use super::random;
+use super::user_codes::UserCodes;
 
 /// The lifetimes and switches the rules depend on, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +23,9 @@ pub struct Rules {
     pub auth_code_ttl: i64,
     pub refresh_token_rotation: bool,
     pub refresh_token_grace: i64,
+    /// How long a user's code (wx.login, web login) can be exchanged.
+    pub user_code_ttl: i64,
+    pub jsapi_ticket_ttl: i64,
 }
 
 /// A component_verify_ticket the sandbox issued.
@@ -152,6 +157,10 @@ pub struct State {
     authorizations: BTreeMap<String, Authorization>,
     /// Authorizer access tokens: appid and expiry.
     authorizer_access_tokens: HashMap<String, (String, i64)>,
+    user_codes: UserCodes,
+    /// The session_key jscode2session gave last, per (appid, user).
+    session_keys: HashMap<(String, String), String>,
+    jsapi_tickets: JsapiTickets,
 }
 
 impl std::fmt::Debug for State {
@@ -183,6 +192,9 @@ impl State {
             auth_codes: HashMap::new(),
             authorizations: BTreeMap::new(),
             authorizer_access_tokens: HashMap::new(),
+            user_codes: UserCodes::default(),
+            session_keys: HashMap::new(),
+            jsapi_tickets: JsapiTickets::default(),
         }
     }
 
@@ -515,6 +527,28 @@ impl State {
         removed
     }
 
+    // ----- users (user_codes.rs, miniprogram_api.rs, jssdk.rs) -----
+
+    pub fn user_codes(&mut self) -> &mut UserCodes {
+        &mut self.user_codes
+    }
+
+    /// Remembers the session_key a login handed out (tests look for it in logs).
+    pub fn set_session_key(&mut self, appid: &str, user: &str, session_key: &str) {
+        self.session_keys
+            .insert((appid.to_owned(), user.to_owned()), session_key.to_owned());
+    }
+
+    pub fn session_key(&self, appid: &str, user: &str) -> Option<&str> {
+        self.session_keys
+            .get(&(appid.to_owned(), user.to_owned()))
+            .map(String::as_str)
+    }
+
+    pub fn jsapi_tickets(&mut self) -> &mut JsapiTickets {
+        &mut self.jsapi_tickets
+    }
+
     /// Accounts an authorization page offers for `auth_type` (1, 2, 3) and `biz_appid`.
     pub fn eligible(&self, auth_type: u8, biz_appid: Option<&str>) -> Vec<&Account> {
         self.accounts
@@ -561,6 +595,8 @@ mod tests {
             auth_code_ttl: 3600,
             refresh_token_rotation: true,
             refresh_token_grace: 300,
+            user_code_ttl: 300,
+            jsapi_ticket_ttl: 7200,
         }
     }
 

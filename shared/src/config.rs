@@ -34,6 +34,18 @@ pub struct Config {
     /// name for it, and the local services'). Only the link function and the admin command
     /// read it.
     pub link_secret_id: String,
+    /// The Secrets Manager secret the key of users' identity tokens is derived from
+    /// ([`crate::identity`]): `IDENTITY_SECRET_ID`, by default `{SECRET_ID}-identity` (the
+    /// template's name for it, and the local services'). Only the user-identity function reads it.
+    pub identity_secret_id: String,
+    /// `IDENTITY_TTL_SECS`: how long an identity token is valid (default 7200).
+    pub identity_ttl: Duration,
+    /// `JSSDK_ORIGINS`: the origins (`https://shop.example.com`, comma-separated) whose pages
+    /// may have a JS-SDK configuration signed; empty: none.
+    pub jssdk_origins: Vec<String>,
+    /// `OAUTH_RETURN_TO`: where web logins may send the browser back (comma-separated
+    /// `https://host[:port][/path-prefix]`; [`crate::oauth::ReturnToList`]); empty: nowhere.
+    pub oauth_return_to: crate::oauth::ReturnToList,
     /// `WECHAT_API_BASE`: where WeChat's APIs are (the sandbox's address locally).
     pub wechat_api_base: String,
     /// `WECHAT_MP_BASE`: the origin of WeChat's authorization page for PCs.
@@ -71,6 +83,8 @@ impl Config {
     pub const DEFAULT_PUSH_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(300);
     /// How long a fetched secret is used when the deployment does not say.
     pub const DEFAULT_SECRET_MAX_AGE: Duration = Duration::from_secs(300);
+    /// How long an identity token is valid when the deployment does not say.
+    pub const DEFAULT_IDENTITY_TTL: Duration = Duration::from_secs(7200);
 
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -128,6 +142,25 @@ impl Config {
             component_appid: required("COMPONENT_APPID")?,
             table_name: required("TABLE_NAME")?,
             link_secret_id: get("LINK_SECRET_ID").unwrap_or_else(|| format!("{secret_id}-links")),
+            identity_secret_id: get("IDENTITY_SECRET_ID")
+                .unwrap_or_else(|| format!("{secret_id}-identity")),
+            identity_ttl: match seconds("IDENTITY_TTL_SECS", Self::DEFAULT_IDENTITY_TTL)? {
+                ttl if (60..=86_400).contains(&ttl.as_secs()) => ttl,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "IDENTITY_TTL_SECS",
+                        reason: "must be between 60 and 86400 seconds".into(),
+                    });
+                }
+            },
+            jssdk_origins: origins(get("JSSDK_ORIGINS"), "JSSDK_ORIGINS")?,
+            oauth_return_to: crate::oauth::ReturnToList::parse(
+                &get("OAUTH_RETURN_TO").unwrap_or_default(),
+            )
+            .map_err(|error| ConfigError::Invalid {
+                name: "OAUTH_RETURN_TO",
+                reason: error.to_string(),
+            })?,
             secret_id,
             public_base_url,
             wechat_api_base: origin("WECHAT_API_BASE", "https://api.weixin.qq.com")?,
@@ -164,6 +197,33 @@ impl Config {
     }
 }
 
+/// A comma-separated list of http(s) origins (scheme, host and optional port; no path), kept in
+/// their canonical form (`url`'s: lowercase host, default port dropped).
+pub fn origins(value: Option<String>, name: &'static str) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let invalid = |reason: &str| ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} {reason}"),
+            };
+            let url = url::Url::parse(v).map_err(|_| invalid("is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid("is not an http(s) origin"));
+            }
+            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                return Err(invalid("must be an origin only, without a path"));
+            }
+            Ok(url.origin().ascii_serialization())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +251,10 @@ mod tests {
         assert_eq!(config.wechat_open_base, "https://open.weixin.qq.com");
         assert_eq!(config.public_base_url, None);
         assert_eq!(config.link_secret_id, "s-links");
+        assert_eq!(config.identity_secret_id, "s-identity");
+        assert_eq!(config.identity_ttl, Duration::from_secs(7200));
+        assert!(config.jssdk_origins.is_empty());
+        assert!(config.oauth_return_to.is_empty());
         assert_eq!(config.push_timestamp_tolerance, Duration::from_secs(300));
         assert_eq!(config.refresh_margin, Duration::from_secs(1200));
         assert_eq!(config.refresh_concurrency, 16);
@@ -250,5 +314,43 @@ mod tests {
             Some("https://auth.example.com")
         );
         assert_eq!(config.wechat_api_base, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn jssdk_origins_are_origins() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((
+            "JSSDK_ORIGINS",
+            "https://Shop.Example.com, http://127.0.0.1:8080,https://a.example.com:443",
+        ));
+        assert_eq!(
+            Config::from_lookup(lookup(&pairs)).unwrap().jssdk_origins,
+            [
+                "https://shop.example.com",
+                "http://127.0.0.1:8080",
+                "https://a.example.com"
+            ]
+        );
+        for bad in [
+            "shop.example.com",
+            "https://shop.example.com/page",
+            "ftp://x.example.com",
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("JSSDK_ORIGINS", bad));
+            assert!(
+                matches!(
+                    Config::from_lookup(lookup(&pairs)).unwrap_err(),
+                    ConfigError::Invalid {
+                        name: "JSSDK_ORIGINS",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+        let mut pairs = BASE.to_vec();
+        pairs.push(("IDENTITY_TTL_SECS", "5"));
+        assert!(Config::from_lookup(lookup(&pairs)).is_err());
     }
 }

@@ -54,17 +54,31 @@ impl LinkKey {
     }
 
     fn mac(&self, params: &LinkParams, expires_at: i64) -> Hmac<Sha256> {
+        // None of the fields can hold a newline (LinkParams validates them).
+        self.mac_fields(
+            DOMAIN,
+            &[
+                &params.merchant,
+                &params.auth_type.to_string(),
+                params.biz_appid.as_deref().unwrap_or_default(),
+                params.mode.map_or("", |m| m.as_str()),
+                &expires_at.to_string(),
+            ],
+        )
+    }
+
+    /// HMAC-SHA256 of `domain` and `fields`, one per line: the one way the platform signs what
+    /// it hands out (links here, web login states in [`crate::oauth`]). `domain` tags the use,
+    /// so a signature made for one can never pass for another; no field may hold a newline.
+    pub(crate) fn mac_fields(&self, domain: &str, fields: &[&str]) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        // One field per line; none can hold a newline (LinkParams validates them).
-        let text = format!(
-            "{DOMAIN}\n{}\n{}\n{}\n{}\n{expires_at}",
-            params.merchant,
-            params.auth_type,
-            params.biz_appid.as_deref().unwrap_or_default(),
-            params.mode.map_or("", |m| m.as_str()),
-        );
-        mac.update(text.as_bytes());
+        mac.update(domain.as_bytes());
+        for field in fields {
+            debug_assert!(!field.contains('\n'), "a signed field holds a newline");
+            mac.update(b"\n");
+            mac.update(field.as_bytes());
+        }
         mac
     }
 }

@@ -1,5 +1,5 @@
-//! The platform's secrets from Secrets Manager (its WeChat credentials, and the key that signs
-//! merchant links): fetched on first use, cached per container for a bounded time so a rotation
+//! The platform's secrets from Secrets Manager (its WeChat credentials, the key that signs
+//! merchant links, the key that signs users' identity tokens): fetched on first use, cached per container for a bounded time so a rotation
 //! is picked up, never printed.
 
 use std::fmt;
@@ -69,6 +69,9 @@ pub enum SecretError {
     /// The link signing key is too short to be a key.
     #[error("the link signing key must be at least {min} characters", min = crate::links::MIN_KEY_LEN)]
     ShortLinkKey,
+    /// The identity key's secret cannot give a signing key.
+    #[error("the identity key is unusable: {0}")]
+    IdentityKey(&'static str),
 }
 
 struct Cached<T> {
@@ -76,14 +79,18 @@ struct Cached<T> {
     fetched_at: Instant,
 }
 
-/// Turns a secret's text into what is kept of it.
-type Parse<T> = Box<dyn Fn(&str) -> Result<T, SecretError> + Send + Sync>;
+/// Turns a secret's text (its `AWSCURRENT` version, and its `AWSPREVIOUS` one when asked for and
+/// there is one) into what is kept of it.
+type Parse<T> = Box<dyn Fn(&str, Option<&str>) -> Result<T, SecretError> + Send + Sync>;
 
 /// Fetches a secret lazily and keeps what was parsed of it; one fetch at a time per container.
 pub struct CachedSecret<T> {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
     max_age: Duration,
+    /// Whether the `AWSPREVIOUS` version is fetched too (keys whose old value must still be
+    /// known after a rotation).
+    with_previous: bool,
     parse: Parse<T>,
     current: Mutex<Option<Cached<T>>>,
 }
@@ -128,6 +135,25 @@ impl<T> CachedSecret<T> {
             client,
             secret_id: secret_id.into(),
             max_age,
+            with_previous: false,
+            parse: Box::new(move |current, _| parse(current)),
+            current: Mutex::new(None),
+        }
+    }
+
+    /// A secret whose current text and previous text (`AWSPREVIOUS`, `None` before the first
+    /// rotation) `parse` turns into a `T`: both are fetched together, and cached together.
+    pub fn parsed_with_previous(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+        max_age: Duration,
+        parse: impl Fn(&str, Option<&str>) -> Result<T, SecretError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+            max_age,
+            with_previous: true,
             parse: Box::new(parse),
             current: Mutex::new(None),
         }
@@ -168,15 +194,44 @@ impl<T> CachedSecret<T> {
     }
 
     async fn fetch(&self) -> Result<T, SecretError> {
-        let output = self
+        let current = self
+            .fetch_version(None)
+            .await?
+            .ok_or_else(|| SecretError::Fetch("the secret has no current version".into()))?;
+        let previous = match self.with_previous {
+            true => self.fetch_version(Some("AWSPREVIOUS")).await?,
+            false => None,
+        };
+        (self.parse)(&current, previous.as_deref())
+    }
+
+    /// The text of the version at `stage` (the current one by default); `None` when no version
+    /// has that stage.
+    async fn fetch_version(&self, stage: Option<&str>) -> Result<Option<String>, SecretError> {
+        let result = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
+            .set_version_stage(stage.map(str::to_owned))
             .send()
-            .await
-            .map_err(|e| SecretError::Fetch(DisplayErrorContext(e).to_string()))?;
-        let text = output.secret_string().ok_or(SecretError::NotString)?;
-        (self.parse)(text)
+            .await;
+        match result {
+            Ok(output) => Ok(Some(
+                output
+                    .secret_string()
+                    .ok_or(SecretError::NotString)?
+                    .to_owned(),
+            )),
+            Err(error)
+                if stage.is_some()
+                    && error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(SecretError::Fetch(DisplayErrorContext(error).to_string())),
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! Keys, all under the component appid so one table can serve several platforms:
 //! - `pk = {component}`, `sk = ticket`: the newest component_verify_ticket;
+//! - `pk = {component}`, `sk = component_token`, and `pk = {component}#authorizer#{appid}`,
+//!   `sk = jsapi_ticket`: values refreshed under a lease (store/leased.rs);
 //! - `pk = {component}#authorizer#{appid}`, `sk = event#{CreateTime}#{InfoType}#{digest}`: an
 //!   authorization event, due for processing (index `due`) until later work takes it;
 //! - `pk = {component}#push#{InfoType}`, `sk = {CreateTime}#{digest}`: pushes of other kinds.
@@ -20,8 +22,8 @@ use crate::push::{AuthorizationGrant, ComponentInfo, ComponentPush, FAST_REGISTE
 use crate::xml::Fields;
 
 mod authorizers;
-mod component_token;
 mod events;
+mod leased;
 mod reconcile;
 mod sessions;
 
@@ -29,7 +31,7 @@ pub use authorizers::{
     AuthorizationSource, AuthorizerRecord, AuthorizerStatus, DueCursor, DueItem, DueKind, DuePage,
     MarkIf, NewAuthorization, RefreshWhen,
 };
-pub use component_token::ComponentTokenState;
+pub use leased::{ComponentTokenState, LeasedKey, LeasedState};
 pub use reconcile::{ReconcileCursor, StoredRefreshToken};
 pub use sessions::{Claim, CodeClaim, CodeState, CompletedSession, PreAuthSession, same_code};
 

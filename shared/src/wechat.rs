@@ -9,6 +9,10 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+mod users;
+
+pub use users::{JsapiTicket, Jscode2Session, OAuthAccessToken, SessionKey, SnsUserInfo};
+
 /// WeChat's errcodes that need their own handling (docs/protocol.md#error-codes-and-reactions).
 pub mod errcode {
     /// -1: WeChat is busy; retry later.
@@ -41,6 +45,10 @@ pub mod errcode {
     pub const TICKET_INVALID: i64 = 61006;
     /// 61023: the authorizer refresh token is invalid.
     pub const REFRESH_TOKEN_INVALID: i64 = 61023;
+    /// 40029: a user's login code is invalid (unknown, expired, or another account's).
+    pub const INVALID_CODE: i64 = 40029;
+    /// 40163: a user's login code has been used.
+    pub const CODE_BEEN_USED: i64 = 40163;
 }
 
 /// How the caller should react to a failure.
@@ -624,13 +632,33 @@ impl WechatClient {
         token: Option<(&str, &str)>,
         body: &B,
     ) -> Result<T, WechatError> {
-        if out_of_time() {
-            return Err(WechatError::OutOfTime { api });
-        }
         let url = format!("{}/cgi-bin/{path}", self.api_base);
         let mut request = self.http.post(url).json(body);
         if let Some(token) = token {
             request = request.query(&[token]);
+        }
+        self.send(api, request).await
+    }
+
+    /// GETs `/{path}` with `query` (the APIs of users' logins and of tickets).
+    async fn get_from<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api: &'static str,
+        query: &[(&str, &str)],
+    ) -> Result<T, WechatError> {
+        let url = format!("{}/{path}", self.api_base);
+        self.send(api, self.http.get(url).query(query)).await
+    }
+
+    /// Sends `request` and reads WeChat's answer: its errcode, or the expected JSON.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        api: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, WechatError> {
+        if out_of_time() {
+            return Err(WechatError::OutOfTime { api });
         }
         let transport = |error: reqwest::Error| {
             if error.is_connect() {

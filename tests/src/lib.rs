@@ -1,12 +1,14 @@
 //! Helpers for tests that run the real handlers against the local services started by
 //! `scripts/services.sh` (DynamoDB Local, the Secrets Manager emulator), and the WeChat
 //! sandbox ([`sandbox`]) with the adapter that serves a Lambda handler over HTTP ([`dev_server`]),
-//! the service they make of our handlers ([`service`]), and a real browser ([`webdriver`]).
+//! the service they make of our handlers ([`service`]), and a real browser ([`webdriver`]) with
+//! the steps of the users demo ([`users_demo`]).
 
 pub mod fault_proxy;
 pub mod platform;
 pub mod receiver;
 pub mod service;
+pub mod users_demo;
 pub mod webdriver;
 
 use std::collections::HashMap;
@@ -61,6 +63,7 @@ pub fn config(component_appid: &str, secret_id: &str) -> Config {
         ("WECHAT_API_BASE", "http://127.0.0.1:9".to_owned()),
         ("PUBLIC_BASE_URL", "http://127.0.0.1:9".to_owned()),
         ("LINK_SECRET_ID", env("LINK_SECRET_ID")),
+        ("IDENTITY_SECRET_ID", env("IDENTITY_SECRET_ID")),
     ]);
     Config::from_lookup(|name| values.get(name).cloned()).unwrap()
 }

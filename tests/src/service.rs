@@ -75,6 +75,15 @@ impl Service {
         config.wechat_mp_base = config.wechat_api_base.clone();
         config.wechat_open_base = config.wechat_api_base.clone();
         config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
+        // Our own pages (the users demo) may have the JS-SDK configured.
+        config.jssdk_origins = vec![server.base_url().trim_end_matches('/').to_owned()];
+        // Web logins may end on our own /done/ pages, the users demo, and one app elsewhere.
+        config.oauth_return_to = wxopen::oauth::ReturnToList::parse(&format!(
+            "{base}/done/, {base}{demo}, https://app.example.com/wx/",
+            base = server.base_url().trim_end_matches('/'),
+            demo = wxopen_dev::demo::PATH,
+        ))
+        .unwrap();
         config.push_timestamp_tolerance = Duration::ZERO;
         config.rebind = rebind;
         config.message_target = message_target;

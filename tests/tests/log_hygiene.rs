@@ -1,8 +1,9 @@
 //! No secret or token reaches a log line. The functions' own subscriber (JSON lines, as
 //! deployed: `wxopen::telemetry::subscriber`) writes into a buffer while every flow runs: ticket
 //! pushes, authorization by link and callback, by push alone and again (updateauthorized), the
-//! refresher with rotation, recovery and reconciliation, a withdrawal, and errors (refused pushes
-//! and links, refused codes, WeChat's errcodes, an unreachable WeChat). Every credential WeChat
+//! refresher with rotation, recovery and reconciliation, a withdrawal, mini program login,
+//! JS-SDK configuration and web login (its code, the user's OAuth tokens), and errors (refused pushes and links, refused codes, WeChat's errcodes,
+//! an unreachable WeChat). Every credential WeChat
 //! (the sandbox) issued is recorded by a proxy the service's API calls go through, and by the
 //! pushes and redirects; then no log line, no Debug output of the main types and no result of
 //! the operators' command (wxopen-admin) may hold one.
@@ -58,7 +59,13 @@ impl Capture {
 struct Harvest(Mutex<BTreeMap<String, BTreeSet<String>>>);
 
 /// Where WeChat's credentials travel in the component APIs.
-const CREDENTIAL_FIELDS: [&str; 9] = [
+const CREDENTIAL_FIELDS: [&str; 13] = [
+    // Mini program login (jscode2session's code and session key) and the JS-SDK ticket.
+    "js_code",
+    // A web login user's OAuth access token (its refresh_token is below).
+    "access_token",
+    "session_key",
+    "ticket",
     "component_access_token",
     "component_verify_ticket",
     "component_appsecret",
@@ -106,8 +113,7 @@ impl Harvest {
 
     fn query(&self, query: &str) {
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if CREDENTIAL_FIELDS.contains(&&*name) || name == "auth_code" || name == "access_token"
-            {
+            if CREDENTIAL_FIELDS.contains(&&*name) || name == "auth_code" || name == "code" {
                 self.add(&name, &value);
             }
         }
@@ -209,6 +215,8 @@ async fn service(harvest: Arc<Harvest>) -> (Service, wxopen::Config, JoinHandle<
     config.wechat_mp_base = sandbox.base_url().trim_end_matches('/').to_owned();
     config.wechat_open_base = config.wechat_mp_base.clone();
     config.public_base_url = Some(server.base_url().trim_end_matches('/').to_owned());
+    config.jssdk_origins = vec![PAGE_ORIGIN.to_owned()];
+    config.oauth_return_to = wxopen::oauth::ReturnToList::parse(PAGE_ORIGIN).unwrap();
     let app = Arc::new(App::new(&config, &aws));
     assert!(cell.set(app.clone()).is_ok());
     sandbox.set_event_url(Some(&format!(
@@ -229,6 +237,9 @@ async fn service(harvest: Arc<Harvest>) -> (Service, wxopen::Config, JoinHandle<
     };
     (service, config, proxy_task)
 }
+
+/// Pages of the platform's that may have a JS-SDK configuration (the sandbox's 网页开发域名).
+const PAGE_ORIGIN: &str = "http://127.0.0.1:8080";
 
 /// A refresher whose clock is `ahead` of now, so tokens are due.
 fn refresher(config: &wxopen::Config, aws: &aws_config::SdkConfig, ahead: i64) -> Refresher {
@@ -302,7 +313,7 @@ async fn no_secret_or_token_reaches_a_log_line() {
     // As deployed (info), and everything our own crates log at any level.
     let filter = EnvFilter::new(
         "info,wxopen=trace,ticket_receiver=trace,auth_link=trace,auth_callback=trace,\
-         token_refresher=trace,token_vendor=trace,wxopen_admin=trace",
+         token_refresher=trace,token_vendor=trace,user_identity=trace,wxopen_admin=trace",
     );
     tracing::subscriber::set_global_default(wxopen::telemetry::subscriber(filter, move || {
         writer.clone()
@@ -392,6 +403,118 @@ async fn no_secret_or_token_reaches_a_log_line() {
     .await
     .unwrap();
     debug.push(format!("{summary:?}"));
+
+    // ----- mini program login (the mini program authorized by push alone): a user logs in,
+    // the code is used again, WeChat fails once; the identity token is a credential too -----
+    let login = |code: String| {
+        s.http
+            .post(s.url(&format!("/miniprogram/{}/login", s.appid(3))))
+            .body(serde_json::json!({ "code": code }).to_string())
+            .send()
+    };
+    let code = s.sandbox.login_code(&s.appid(3), "log-user");
+    let answer: serde_json::Value = login(code.clone()).await.unwrap().json().await.unwrap();
+    let session = answer["session"]
+        .as_str()
+        .expect("a login answers a session");
+    harvest.add("identity token", session);
+    let session_key = s.sandbox.session_key(&s.appid(3), "log-user").unwrap();
+    assert!(!answer.to_string().contains(&session_key));
+    assert_eq!(login(code).await.unwrap().status(), 400);
+    s.sandbox.fail_next("jscode2session", -1, 1);
+    let code = s.sandbox.login_code(&s.appid(3), "log-user");
+    assert_eq!(login(code).await.unwrap().status(), 502);
+
+    // ----- JS-SDK configuration: the ticket fetched with a token WeChat refuses once -----
+    s.sandbox.fail_next("getticket", 40001, 1);
+    let page = format!("{PAGE_ORIGIN}/logs?x=1#top");
+    let config_url = |page: &str| {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("url", page)
+            .finish();
+        s.url(&format!("/jssdk/{}/config?{query}", s.appid(0)))
+    };
+    let js_config = s.http.get(config_url(&page)).send().await.unwrap();
+    assert_eq!(js_config.status(), 200);
+    debug.push(js_config.text().await.unwrap());
+    let refused = s
+        .http
+        .get(config_url("https://elsewhere.example.com/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    for ticket in s.sandbox.jsapi_tickets(&s.appid(0)) {
+        harvest.add("jsapi_ticket", &ticket);
+    }
+
+    // ----- web login (snsapi_userinfo): the code, the user's OAuth tokens and the identity
+    // token are credentials; the code is then used again -----
+    let start = s
+        .http
+        .get(
+            reqwest::Url::parse_with_params(
+                &s.url(&format!("/oauth/{}/authorize", s.appid(0))),
+                &[
+                    ("scope", "snsapi_userinfo"),
+                    ("return_to", &format!("{PAGE_ORIGIN}/done")),
+                ],
+            )
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let header =
+        |response: &reqwest::Response, name| response.headers()[name].to_str().unwrap().to_owned();
+    let cookie = header(&start, reqwest::header::SET_COOKIE);
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let consent = s
+        .http
+        .get(header(&start, reqwest::header::LOCATION))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form: Vec<(String, String)> = consent
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|tag| {
+            let (name, rest) = tag.split_once("\" value=\"").unwrap();
+            let value = rest.split('"').next().unwrap().replace("&amp;", "&");
+            (name.to_owned(), value)
+        })
+        .collect();
+    form.extend([
+        ("user".to_owned(), "log-user".to_owned()),
+        ("decision".to_owned(), "allow".to_owned()),
+    ]);
+    let allowed = s
+        .http
+        .post(format!(
+            "{}/connect/oauth2/authorize",
+            s.sandbox.base_url().trim_end_matches('/')
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = header(&allowed, reqwest::header::LOCATION);
+    let callback = || {
+        s.http
+            .get(&back)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+    };
+    let done = callback().await.unwrap();
+    assert_eq!(done.status(), 302);
+    let location = header(&done, reqwest::header::LOCATION);
+    let (_, fragment) = location.split_once("#session=").expect("a session");
+    harvest.add("identity token", fragment.split('&').next().unwrap());
+    assert_eq!(callback().await.unwrap().status(), 400);
 
     // ----- a withdrawal -----
     let withdrawn = s.sandbox.withdraw(&s.appid(3)).await.unwrap().unwrap();
@@ -647,6 +770,12 @@ async fn no_secret_or_token_reaches_a_log_line() {
         "auth_code",
         "access_token",
         "vended access_token",
+        "js_code",
+        "session_key",
+        "ticket",
+        "jsapi_ticket",
+        "identity token",
+        "code",
     ] {
         assert!(
             secrets.get(kind).is_some_and(|v| !v.is_empty()),
@@ -682,6 +811,15 @@ async fn no_secret_or_token_reaches_a_log_line() {
         "-40005 ValidateAppidError",
         "message answered",
         "token vended",
+        "mini program user logged in",
+        "mini program login refused",
+        "mini program login failed",
+        "authorizer token refused; replacing it",
+        "jsapi ticket refreshed",
+        "JS-SDK configuration refused",
+        "web login started",
+        "web login finished",
+        "web login refused",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(message)),

@@ -10,12 +10,11 @@
 //! [`UserNames`]). A message signed for one account and replayed to another's URL is refused.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
+use wxopen::cache::AppidCache;
 use wxopen::handoff::Handed;
 use wxopen::message::{AuthorizerMessage, HandedMessage, text_reply};
 use wxopen::release_check::{self, Case, FROM_API_SUFFIX};
@@ -40,61 +39,31 @@ pub const USER_NAME_CAPACITY: usize = 10_000;
 /// [`USER_NAME_TTL`]. Only names found are kept: an appid not (yet) stored is read again on each
 /// message, so an account authorized a moment ago is taken as soon as its record exists.
 #[derive(Debug)]
-pub struct UserNames {
-    ttl: Duration,
-    capacity: usize,
-    cached: Mutex<HashMap<String, (String, Instant)>>,
-}
+pub struct UserNames(AppidCache<String>);
 
 impl UserNames {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self {
-            ttl,
-            capacity,
-            cached: Mutex::default(),
-        }
-    }
-
-    fn get(&self, appid: &str) -> Option<String> {
-        let cached = self.cached.lock().expect("user names lock");
-        cached
-            .get(appid)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(name, _)| name.clone())
-    }
-
-    fn insert(&self, appid: &str, user_name: &str) {
-        if self.ttl.is_zero() || self.capacity == 0 {
-            return;
-        }
-        let mut cached = self.cached.lock().expect("user names lock");
-        if cached.len() >= self.capacity && !cached.contains_key(appid) {
-            cached.retain(|_, (_, at)| at.elapsed() < self.ttl);
-            if cached.len() >= self.capacity {
-                cached.clear();
-            }
-        }
-        cached.insert(appid.to_owned(), (user_name.to_owned(), Instant::now()));
+        Self(AppidCache::new(ttl, capacity))
     }
 
     /// The username of the account `appid`, or `None` when no authorized account has it.
     pub async fn of(&self, tokens: &Tokens, appid: &str) -> Result<Option<String>, TokenError> {
-        if let Some(name) = self.get(appid) {
+        if let Some(name) = self.0.get(appid) {
             return Ok(Some(name));
         }
         let name = tokens.authorizer_user_name(appid).await?;
         if let Some(name) = &name {
-            self.insert(appid, name);
+            self.0.insert(appid, name.clone());
         }
         Ok(name)
     }
 
     pub fn len(&self) -> usize {
-        self.cached.lock().expect("user names lock").len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 }
 
@@ -305,25 +274,5 @@ mod tests {
         assert!(!well_formed("wx570bc396a51b8ff"));
         assert!(!well_formed("wx570BC396a51b8ff8"));
         assert!(!well_formed("$APPID$"));
-    }
-
-    #[test]
-    fn user_names_are_kept_for_their_time_and_bounded() {
-        let names = UserNames::new(Duration::from_secs(3600), 2);
-        names.insert("wxa", "gh_a");
-        names.insert("wxb", "gh_b");
-        assert_eq!(names.get("wxa").as_deref(), Some("gh_a"));
-        names.insert("wxb", "gh_b");
-        assert_eq!(names.len(), 2);
-        // Full, and nothing expired: all are dropped to make room.
-        names.insert("wxc", "gh_c");
-        assert_eq!(names.len(), 1);
-        assert_eq!(names.get("wxa"), None);
-        assert_eq!(names.get("wxc").as_deref(), Some("gh_c"));
-
-        let uncached = UserNames::new(Duration::ZERO, 2);
-        uncached.insert("wxa", "gh_a");
-        assert!(uncached.is_empty());
-        assert_eq!(uncached.get("wxa"), None);
     }
 }

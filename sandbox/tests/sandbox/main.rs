@@ -2,6 +2,9 @@
 //! authorization walk. They need no AWS service: a small platform server ([`support`]) receives
 //! the pushes and the browser's redirect.
 
+mod jssdk;
+mod miniprogram;
+mod oauth;
 mod support;
 
 use std::collections::HashMap;

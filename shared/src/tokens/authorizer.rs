@@ -353,19 +353,36 @@ impl Tokens {
     /// account stored without it (repaired from api_get_authorizer_list, never exchanged) has
     /// its profile fetched from WeChat once and stored, so the next look-up is a read.
     pub async fn authorizer_user_name(&self, appid: &str) -> Result<Option<String>, TokenError> {
+        let account = self
+            .authorizer_profile(appid, |profile| !profile.user_name.is_empty())
+            .await?;
+        Ok(account
+            .and_then(|(_, profile)| profile)
+            .map(|profile| profile.user_name)
+            .filter(|name| !name.is_empty()))
+    }
+
+    /// An account's status and profile; `None` when it is not stored. An authorized account
+    /// whose stored profile is missing or not `complete` (repaired from
+    /// api_get_authorizer_list, never exchanged) has its profile fetched from WeChat once and
+    /// stored, so the next look-up is a read.
+    pub async fn authorizer_profile(
+        &self,
+        appid: &str,
+        complete: impl Fn(&AuthorizerProfile) -> bool,
+    ) -> Result<Option<(AuthorizerStatus, Option<AuthorizerProfile>)>, TokenError> {
         let Some(record) = self.store.authorizer(&self.component, appid).await? else {
             return Ok(None);
         };
-        if let Some(profile) = record.profile.filter(|p| !p.user_name.is_empty()) {
-            return Ok(Some(profile.user_name));
-        }
-        if record.status != AuthorizerStatus::Authorized {
-            return Ok(None);
+        if record.status != AuthorizerStatus::Authorized
+            || record.profile.as_ref().is_some_and(&complete)
+        {
+            return Ok(Some((record.status, record.profile)));
         }
         let Some(profile) = self.fetch_profile(appid).await? else {
             return Ok(None);
         };
-        tracing::info!(authorizer = appid, "profile fetched for the message URL");
-        Ok(Some(profile.user_name).filter(|name| !name.is_empty()))
+        tracing::info!(authorizer = appid, "profile fetched");
+        Ok(Some((record.status, Some(profile))))
     }
 }

@@ -1,9 +1,11 @@
-//! Calling WeChat: the component token that every call carries, and retries of busy answers.
+//! Calling WeChat: the component token or authorizer token that every call carries, and
+//! retries of busy answers.
 
 use std::future::Future;
 use std::time::Duration;
 
 use super::{TokenError, Tokens};
+use crate::store::RefreshWhen;
 use crate::wechat::{ErrorKind, Secret, WechatError};
 
 impl Tokens {
@@ -26,6 +28,39 @@ impl Tokens {
                     .component_token_other_than(Some(token.expose()))
                     .await?
                     .token;
+                Ok(call(fresh).await?)
+            }
+            result => Ok(result?),
+        }
+    }
+
+    /// Runs `call` with the access token of `authorizer_appid`; if WeChat refuses the token,
+    /// refreshes it (only if it is still the stored one: another caller may have already) and
+    /// runs `call` once more with the account's new token.
+    pub async fn with_authorizer_token<T, F, Fut>(
+        &self,
+        authorizer_appid: &str,
+        call: F,
+    ) -> Result<T, TokenError>
+    where
+        F: Fn(Secret) -> Fut,
+        Fut: Future<Output = Result<T, WechatError>>,
+    {
+        let token = self.authorizer_access_token(authorizer_appid).await?;
+        match call(token.clone()).await {
+            Err(error) if error.kind() == ErrorKind::TokenInvalid => {
+                tracing::warn!(
+                    authorizer = authorizer_appid,
+                    errcode = error.errcode(),
+                    api = error.api(),
+                    "authorizer token refused; replacing it"
+                );
+                self.refresh_authorizer(
+                    authorizer_appid,
+                    RefreshWhen::Replacing(Some(token.expose())),
+                )
+                .await?;
+                let fresh = self.authorizer_access_token(authorizer_appid).await?;
                 Ok(call(fresh).await?)
             }
             result => Ok(result?),

@@ -1,12 +1,10 @@
 //! The component token: one refresh per expiry window across all callers, under a lease.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{AccessToken, TokenError, Tokens, calls::jitter};
+use super::{AccessToken, TokenError, Tokens};
+use crate::store::LeasedKey;
 use crate::wechat::{ErrorKind, Secret};
-
-/// The least life left in a stored token that callers still use when it cannot be refreshed.
-const USABLE_FOR_AT_LEAST: i64 = 60;
 
 /// A component token held in memory, and until when it may be used without the store.
 pub(super) struct CachedToken {
@@ -42,58 +40,12 @@ impl Tokens {
         if let Some(token) = self.cached_component_token(failed) {
             return Ok(token);
         }
-        let deadline = Instant::now() + self.settings.wait_for_refresh;
-        loop {
-            let now = self.now();
-            let state = self.store.component_token(&self.component).await?;
-            let current = state.as_ref().and_then(|s| {
-                let token = s.token.as_ref()?;
-                (Some(token.expose()) != failed).then_some((token.clone(), s.expires_at))
-            });
-            if let Some((token, expires_at)) = &current
-                && *expires_at > now + self.margin()
-            {
-                self.cache_component_token(token, *expires_at);
-                return Ok(AccessToken::new(token, *expires_at));
-            }
-            // Still usable for a while: what callers get while a refresh is under way or failed.
-            let usable = current
-                .as_ref()
-                .filter(|(_, expires_at)| *expires_at > now + USABLE_FOR_AT_LEAST)
-                .map(|(token, expires_at)| AccessToken::new(token, *expires_at));
-            let backoff_until = state
-                .as_ref()
-                .and_then(|s| s.refresh_failed_until)
-                .filter(|until| *until > now);
-            if backoff_until.is_none() {
-                match self.refresh_component_token(failed).await {
-                    Ok(Some(token)) => return Ok(token),
-                    Ok(None) => {}
-                    Err(error) => {
-                        let Some(token) = usable else {
-                            return Err(error);
-                        };
-                        tracing::warn!(%error, expires_in = token.expires_at - now,
-                            "the component token could not be refreshed; using the stored one while it is valid");
-                        return Ok(token);
-                    }
-                }
-            }
-            // Someone else holds the lease, or a failed refresh asked to wait: the current token
-            // while it lasts.
-            if let Some(token) = usable {
-                return Ok(token);
-            }
-            if let Some(until) = backoff_until {
-                return Err(TokenError::ComponentTokenBackoff {
-                    retry_in: until - now,
-                });
-            }
-            if Instant::now() >= deadline {
-                return Err(TokenError::RefreshInProgress);
-            }
-            tokio::time::sleep(jitter(Duration::from_millis(150))).await;
-        }
+        let key = LeasedKey::component_token(&self.component);
+        let token = self
+            .leased_value(&key, failed, |now| self.fetch_component_token(now))
+            .await?;
+        self.cache_component_token(&token.token, token.expires_at);
+        Ok(token)
     }
 
     /// Whether the component token is being used past its refresh because WeChat failed the
@@ -112,60 +64,14 @@ impl Tokens {
         &self,
         failed: Option<&str>,
     ) -> Result<Option<AccessToken>, TokenError> {
-        let now = self.now();
-        let won = self
-            .store
-            .acquire_component_lease(
-                &self.component,
-                &self.owner,
-                now,
-                now + self.lease(),
-                now + self.margin(),
-                failed,
-            )
+        let key = LeasedKey::component_token(&self.component);
+        let token = self
+            .refresh_leased_value(&key, failed, |now| self.fetch_component_token(now))
             .await?;
-        if !won {
-            return Ok(None);
+        if let Some(token) = &token {
+            self.cache_component_token(&token.token, token.expires_at);
         }
-        match self.fetch_component_token(now).await {
-            Ok((token, expires_in)) => {
-                let saved = self
-                    .store
-                    .save_component_token(
-                        &self.component,
-                        &self.owner,
-                        token.expose(),
-                        now,
-                        now + expires_in,
-                    )
-                    .await?;
-                if !saved {
-                    return Err(TokenError::LeaseLost(self.component.clone()));
-                }
-                self.cache_component_token(&token, now + expires_in);
-                tracing::info!(expires_in, "component token refreshed");
-                Ok(Some(AccessToken::new(&token, now + expires_in)))
-            }
-            Err(error) => {
-                // WeChat failed (down, refusing, quota): every caller waiting out the backoff
-                // instead of retrying at once. A ticket it refused was asked to be pushed again,
-                // and a call not started for lack of time failed nothing: try again at once.
-                let wechat_failed = error.wechat_kind().is_some_and(|kind| {
-                    !matches!(kind, ErrorKind::TicketInvalid | ErrorKind::OutOfTime)
-                });
-                if wechat_failed {
-                    let retry_at = now + self.settings.component_refresh_backoff.as_secs() as i64;
-                    self.store
-                        .record_component_refresh_failure(&self.component, &self.owner, retry_at)
-                        .await?;
-                } else {
-                    self.store
-                        .release_component_lease(&self.component, &self.owner)
-                        .await?;
-                }
-                Err(error)
-            }
-        }
+        Ok(token)
     }
 
     /// The cached component token, if it is young enough, outside the refresh margin and not

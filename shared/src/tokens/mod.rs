@@ -16,6 +16,8 @@ mod authorizer;
 mod calls;
 mod component;
 mod exchange;
+mod jsapi;
+mod leased;
 mod reconcile;
 
 pub use calls::jitter;

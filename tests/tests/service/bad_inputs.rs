@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE};
 use reqwest::{Method, StatusCode};
 use wxopen::authorization::LinkError;
 use wxopen::links::LinkRefusal;
@@ -30,6 +30,8 @@ const TEST_ACCOUNT: &str = "wx570bc396a51b8ff8";
 const TEST_ACCOUNT_USER_NAME: &str = "gh_3c884a361561";
 /// A well-formed appid that no account authorized to the test's platform has.
 const STRANGER_APPID: &str = "wx00000000000000aa";
+/// The sandbox's first mini program (never authorized by `setup`).
+const MINI_PROGRAM_APPID: &str = "wx5d8a1f3c7e9b2046";
 /// The sandbox's answer to an authorization code it does not accept (61010: expired or invalid).
 const CODE_INVALID: i64 = 61010;
 
@@ -402,6 +404,17 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
         &format!("expires={expires}"),
         &format!("expires={}", expires.parse::<i64>().unwrap() + 86400),
     );
+    let app_return = "https%3A%2F%2Fapp.example.com%2Fwx%2F";
+    // A well-formed state (an expiry and a signature) that no login of this service made.
+    let forged_state = format!("{}{}", now + 600, "0".repeat(64));
+    let login = |appid: &str, body: &str| {
+        request(
+            Target::Service,
+            Method::POST,
+            format!("/miniprogram/{appid}/login"),
+            body.as_bytes().to_vec(),
+        )
+    };
     let post_links = |body: &str| {
         request(
             Target::Service,
@@ -1485,6 +1498,303 @@ fn rows(s: &Service, setup: &Setup) -> Vec<Row> {
             ),
             effect: Effect::Nothing,
         },
+        // ----- authorized accounts' users: user-identity -----
+        Row {
+            case: "users: login body not JSON",
+            request: "`POST /miniprogram/{mini program}/login`, body `code=abc`",
+            call: login(MINI_PROGRAM_APPID, "code=abc"),
+            expect: exact(
+                400,
+                r#"{"error":"bad_body","message":"the body must be the JSON object {\"code\": \"...\"} of at most 1024 bytes: it is not JSON"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login body with other fields",
+            request: r#"body `{"code": "abc", "appid": "wx..."}`"#,
+            call: login(
+                MINI_PROGRAM_APPID,
+                r#"{"code": "abc", "appid": "wx0123456789abcdef"}"#,
+            ),
+            expect: exact(
+                400,
+                r#"{"error":"bad_body","message":"the body must be the JSON object {\"code\": \"...\"} of at most 1024 bytes: it must have exactly one field, code, a string"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login body too long",
+            request: "a 2000-byte body",
+            call: login(
+                MINI_PROGRAM_APPID,
+                &format!(r#"{{"code": "{}"}}"#, "a".repeat(2000)),
+            ),
+            expect: exact(
+                400,
+                r#"{"error":"bad_body","message":"the body must be the JSON object {\"code\": \"...\"} of at most 1024 bytes: it is too long"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login code malformed",
+            request: r#"body `{"code": "abc&appid=wx1"}`"#,
+            call: login(MINI_PROGRAM_APPID, r#"{"code": "abc&appid=wx1"}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_code","message":"the code must be 1 to 128 letters, digits, '-' or '_'"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login for a malformed appid",
+            request: "`POST /miniprogram/wx123/login`",
+            call: login("wx123", r#"{"code": "abc"}"#),
+            expect: exact(
+                400,
+                r#"{"error":"bad_appid","message":"\"wx123\" is not an appid (wx and 16 hexadecimal digits)"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login for an account never authorized",
+            request: "a well-formed appid no account of the platform has",
+            call: login(STRANGER_APPID, r#"{"code": "abc"}"#),
+            expect: exact(
+                404,
+                r#"{"error":"unknown_account","message":"account wx00000000000000aa has not authorized the platform"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login for an official account",
+            request: "an authorized official account's appid",
+            call: login(&authorized, r#"{"code": "abc"}"#),
+            expect: exact(
+                403,
+                r#"{"error":"wrong_account_kind","message":"account wx3f2a6c8d1e4b7a90 is not a mini program"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: login by GET",
+            request: "`GET /miniprogram/{appid}/login`",
+            call: get(format!("/miniprogram/{MINI_PROGRAM_APPID}/login")),
+            expect: exact(
+                405,
+                r#"{"error":"method_not_allowed","message":"this route does not accept this method"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config without url",
+            request: "`GET /jssdk/{official account}/config`",
+            call: get(format!("/jssdk/{authorized}/config")),
+            expect: exact(
+                400,
+                r#"{"error":"bad_url","message":"the url parameter is required: the page's location.href"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config for a relative url",
+            request: "`?url=/shop/item`",
+            call: get(format!("/jssdk/{authorized}/config?url=%2Fshop%2Fitem")),
+            expect: exact(
+                400,
+                r#"{"error":"bad_url","message":"the url must be the page's absolute http(s) location.href: it is not a URL"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config for a page elsewhere",
+            request: "`?url=https://evil.example.com/page` (not in `JSSDK_ORIGINS`)",
+            call: get(format!(
+                "/jssdk/{authorized}/config?url=https%3A%2F%2Fevil.example.com%2Fpage"
+            )),
+            expect: exact(
+                400,
+                r#"{"error":"origin_not_allowed","message":"pages on https://evil.example.com are not configured for the JS-SDK (JSSDK_ORIGINS)"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: JS-SDK config for a long url",
+            request: "a 3000-character url",
+            call: get(format!(
+                "/jssdk/{authorized}/config?url=https%3A%2F%2Fevil.example.com%2F{}",
+                "a".repeat(3000)
+            )),
+            expect: exact(
+                400,
+                r#"{"error":"bad_url","message":"the url must be the page's absolute http(s) location.href: it is longer than 2048 characters"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "users: key set by POST",
+            request: "`POST /.well-known/jwks.json`",
+            call: request(
+                Target::Service,
+                Method::POST,
+                "/.well-known/jwks.json",
+                Vec::new(),
+            ),
+            expect: exact(
+                405,
+                r#"{"error":"method_not_allowed","message":"this route does not accept this method"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
+        // ----- web login: user-identity -----
+        Row {
+            case: "web login: no scope",
+            request: "`GET /oauth/{official account}/authorize?return_to=https://app.example.com/wx/`",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?return_to={app_return}"
+            )),
+            expect: page(
+                400,
+                &["bad_scope", "scope must be snsapi_base or snsapi_userinfo"],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to off the list",
+            request: "`?scope=snsapi_base&return_to=https://evil.example.com/` (not on `OAUTH_RETURN_TO`)",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fevil.example.com%2F"
+            )),
+            expect: page(
+                400,
+                &[
+                    "bad_return_to",
+                    "return_to is not among the return addresses the platform allows",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to with a user name",
+            request: "`return_to=https://app.example.com@evil.example.com/wx/`",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fapp.example.com%40evil.example.com%2Fwx%2F"
+            )),
+            expect: page(
+                400,
+                &[
+                    "bad_return_to",
+                    "return_to must not carry a user name or password",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to with a backslash",
+            request: r"`return_to=https://evil.example.com\@app.example.com/wx/`",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fevil.example.com%5C%40app.example.com%2Fwx%2F"
+            )),
+            expect: page(
+                400,
+                &["bad_return_to", "return_to must be an absolute http(s) URL"],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: return_to with a path outside the prefix",
+            request: "`return_to=https://app.example.com/wx/../admin` (allowed: `https://app.example.com/wx/`)",
+            call: get(format!(
+                "/oauth/{authorized}/authorize?scope=snsapi_base&return_to=https%3A%2F%2Fapp.example.com%2Fwx%2F..%2Fadmin"
+            )),
+            expect: page(
+                400,
+                &[
+                    "bad_return_to",
+                    "return_to is not among the return addresses the platform allows",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: an account never authorized",
+            request: "a well-formed appid no account of the platform has",
+            call: get(format!(
+                "/oauth/{STRANGER_APPID}/authorize?scope=snsapi_base&return_to={app_return}"
+            )),
+            expect: page(404, &["unknown_account", "该公众号未授权本平台"]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback from another browser",
+            request: "`GET /oauth/{appid}/callback?code=..&state=..` without the login cookie",
+            call: get(format!(
+                "/oauth/{authorized}/callback?code=abc&state={forged_state}&appid={authorized}"
+            )),
+            expect: page(
+                400,
+                &[
+                    "login_not_started_here",
+                    "this login was not started in this browser",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback with a forged state",
+            request: "a state this browser's login cookie was not signed for",
+            call: get(format!(
+                "/oauth/{authorized}/callback?code=abc&state={forged_state}&appid={authorized}"
+            ))
+            .header(
+                COOKIE,
+                &format!("wxopen_login=00112233445566778899aabbccddeeff.snsapi_base.{app_return}"),
+            ),
+            expect: page(
+                400,
+                &[
+                    "login_not_started_here",
+                    "the login state does not match the login started in this browser",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback with a malformed state",
+            request: "`state=abc`",
+            call: get(format!("/oauth/{authorized}/callback?code=abc&state=abc")),
+            expect: page(
+                400,
+                &[
+                    "login_not_started_here",
+                    "the login state is missing or malformed",
+                ],
+            ),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: callback for another appid",
+            request: "`appid=` another account than the path's",
+            call: get(format!(
+                "/oauth/{authorized}/callback?code=abc&state={forged_state}&appid={OTHER_APPID}"
+            )),
+            expect: page(400, &["appid_mismatch"]),
+            effect: Effect::Nothing,
+        },
+        Row {
+            case: "web login: start by POST",
+            request: "`POST /oauth/{appid}/authorize`",
+            call: request(
+                Target::Service,
+                Method::POST,
+                format!("/oauth/{authorized}/authorize"),
+                Vec::new(),
+            ),
+            expect: exact(
+                405,
+                r#"{"error":"method_not_allowed","message":"this route does not accept this method"}"#,
+            ),
+            effect: Effect::Nothing,
+        },
     ];
     // The table is read by people too: every row's case is unique.
     let mut seen = std::collections::HashSet::new();
@@ -1679,6 +1989,10 @@ fn render(rows: &[Row]) -> String {
             "ticket-receiver: `POST /wechat/authorizers/{appid}/events` (message URL)"
         } else if row.case.starts_with("tokens") {
             "token-vendor: `GET /tokens/...` (behind IAM)"
+        } else if row.case.starts_with("web login") {
+            "user-identity: `GET /oauth/{appid}/authorize`, `GET /oauth/{appid}/callback` (web login)"
+        } else if row.case.starts_with("users") {
+            "user-identity: `/miniprogram/{appid}/login`, `/jssdk/{appid}/config`, `/.well-known/jwks.json`"
         } else {
             "ticket-receiver: `POST /wechat/component/events`"
         };

@@ -1,15 +1,44 @@
-//! The component token's item (`pk = {component}`, `sk = component_token`) and the lease that
-//! lets exactly one caller refresh it per expiry window.
+//! Values that exactly one caller refreshes per lifetime, under a lease in their item: the
+//! component token (`pk = {component}`, `sk = component_token`) and each authorized account's
+//! JS-SDK ticket (`pk = {component}#authorizer#{appid}`, `sk = jsapi_ticket`). The value is the
+//! item's `token` attribute.
 
-use super::{Store, StoreError, applied, get_n, get_s, n, s};
+use super::{Store, StoreError, applied, authorizer_pk, get_n, get_s, n, s};
 use crate::wechat::Secret;
 
-const SK: &str = "component_token";
-
-/// The stored component token and who, if anyone, is refreshing it.
+/// Where a leased value is kept, and what it is called in logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComponentTokenState {
-    /// The token, once one was fetched.
+pub struct LeasedKey {
+    pk: String,
+    sk: &'static str,
+    /// `component token`, `jsapi ticket`.
+    pub name: &'static str,
+}
+
+impl LeasedKey {
+    /// The component token's item.
+    pub fn component_token(component: &str) -> Self {
+        Self {
+            pk: component.to_owned(),
+            sk: "component_token",
+            name: "component token",
+        }
+    }
+
+    /// The item of an authorized account's JS-SDK ticket (`jsapi_ticket`).
+    pub fn jsapi_ticket(component: &str, authorizer_appid: &str) -> Self {
+        Self {
+            pk: authorizer_pk(component, authorizer_appid),
+            sk: "jsapi_ticket",
+            name: "jsapi ticket",
+        }
+    }
+}
+
+/// A stored leased value and who, if anyone, is refreshing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeasedState {
+    /// The value (a token or a ticket), once one was fetched.
     pub token: Option<Secret>,
     /// Unix seconds.
     pub expires_at: i64,
@@ -21,14 +50,22 @@ pub struct ComponentTokenState {
     pub refresh_failed_until: Option<i64>,
 }
 
+/// The stored component token.
+pub type ComponentTokenState = LeasedState;
+
 impl Store {
     /// The stored component token, read consistently.
     pub async fn component_token(
         &self,
         component: &str,
     ) -> Result<Option<ComponentTokenState>, StoreError> {
-        let item = self.item(s(component), s(SK)).await?;
-        Ok(item.map(|item| ComponentTokenState {
+        self.leased(&LeasedKey::component_token(component)).await
+    }
+
+    /// A stored leased value, read consistently.
+    pub async fn leased(&self, key: &LeasedKey) -> Result<Option<LeasedState>, StoreError> {
+        let item = self.item(s(&key.pk), s(key.sk)).await?;
+        Ok(item.map(|item| LeasedState {
             token: get_s(&item, "token").map(Secret::from),
             expires_at: get_n(&item, "expires_at").unwrap_or(0),
             issued_at: get_n(&item, "issued_at").unwrap_or(0),
@@ -41,9 +78,9 @@ impl Store {
     /// (`refresh_failed_until`), and the token needs refreshing: it expires before
     /// `refresh_before`, or it is still `failed` (the token an API call just refused).
     /// Returns whether this caller now holds the lease.
-    pub async fn acquire_component_lease(
+    pub async fn acquire_lease(
         &self,
-        component: &str,
+        key: &LeasedKey,
         owner: &str,
         now: i64,
         lease_until: i64,
@@ -59,8 +96,8 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(component))
-            .key("sk", s(SK))
+            .key("pk", s(&key.pk))
+            .key("sk", s(key.sk))
             .update_expression("SET lease_owner = :owner, lease_until = :until")
             .condition_expression(format!(
                 "(attribute_not_exists(lease_until) OR lease_until < :now) \
@@ -78,10 +115,10 @@ impl Store {
         applied(request.send().await, "UpdateItem")
     }
 
-    /// Stores a new token and releases the lease, only if `owner` still holds it.
-    pub async fn save_component_token(
+    /// Stores a new value and releases the lease, only if `owner` still holds it.
+    pub async fn save_leased(
         &self,
-        component: &str,
+        key: &LeasedKey,
         owner: &str,
         token: &str,
         issued_at: i64,
@@ -91,8 +128,8 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(component))
-            .key("sk", s(SK))
+            .key("pk", s(&key.pk))
+            .key("sk", s(key.sk))
             .update_expression(
                 "SET #token = :token, issued_at = :issued, expires_at = :expires \
                  REMOVE lease_owner, lease_until, refresh_failed_until",
@@ -109,17 +146,13 @@ impl Store {
     }
 
     /// Gives the lease back after a failed refresh, so the next caller need not wait it out.
-    pub async fn release_component_lease(
-        &self,
-        component: &str,
-        owner: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn release_lease(&self, key: &LeasedKey, owner: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(component))
-            .key("sk", s(SK))
+            .key("pk", s(&key.pk))
+            .key("sk", s(key.sk))
             .update_expression("REMOVE lease_owner, lease_until")
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":owner", s(owner))
@@ -130,9 +163,9 @@ impl Store {
 
     /// Gives the lease back after WeChat failed a refresh, and asks every caller not to try
     /// again before `retry_at` (they use the stored token while it is valid).
-    pub async fn record_component_refresh_failure(
+    pub async fn record_refresh_failure(
         &self,
-        component: &str,
+        key: &LeasedKey,
         owner: &str,
         retry_at: i64,
     ) -> Result<(), StoreError> {
@@ -140,8 +173,8 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(component))
-            .key("sk", s(SK))
+            .key("pk", s(&key.pk))
+            .key("sk", s(key.sk))
             .update_expression("SET refresh_failed_until = :retry REMOVE lease_owner, lease_until")
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":retry", n(retry_at))
