@@ -22,5 +22,6 @@ mod reconcile_tokens;
 mod sandbox_pushes;
 mod settle_events;
 mod ticket_receiver;
+mod tls;
 mod token_vendor;
 mod tokens;
