@@ -34,6 +34,7 @@ pub mod release_check;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod wechat;
 pub mod xml;

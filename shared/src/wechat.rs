@@ -4,6 +4,7 @@
 //! token travels in the query string) or a credential.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -422,7 +423,8 @@ struct ErrorBody {
 /// The component API client; cheap to clone.
 #[derive(Clone)]
 pub struct WechatClient {
-    http: reqwest::Client,
+    /// Built on the first call (a function's first event may need none), shared by clones.
+    http: Arc<OnceLock<reqwest::Client>>,
     api_base: String,
     component_appid: String,
     timeout: Duration,
@@ -450,17 +452,24 @@ impl WechatClient {
     /// A client of `api_base` (WeChat's `https://api.weixin.qq.com`, or the sandbox) for one
     /// component; every call, its connection included, is bounded by `timeout`.
     pub fn new(api_base: &str, component_appid: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .expect("the TLS backend initialises");
         Self {
-            http,
+            http: Arc::default(),
             api_base: api_base.trim_end_matches('/').to_owned(),
             component_appid: component_appid.to_owned(),
             timeout,
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                // The process's TLS configuration: compiled-in roots, no store read.
+                .tls_backend_preconfigured(crate::tls::client_config().clone())
+                .build()
+                .expect("the TLS configuration is rustls's")
+        })
     }
 
     /// The platform's component appid.
@@ -633,7 +642,7 @@ impl WechatClient {
         body: &B,
     ) -> Result<T, WechatError> {
         let url = format!("{}/cgi-bin/{path}", self.api_base);
-        let mut request = self.http.post(url).json(body);
+        let mut request = self.http().post(url).json(body);
         if let Some(token) = token {
             request = request.query(&[token]);
         }
@@ -662,10 +671,10 @@ impl WechatClient {
         }
         let transport = |error: reqwest::Error| {
             if error.is_connect() {
-                // Also a connect timeout: nothing was sent.
+                // Also a connect timeout, or a certificate refused: nothing was sent.
                 WechatError::Unreachable {
                     api,
-                    message: error.without_url().to_string(),
+                    message: transport_message(error),
                 }
             } else if error.is_timeout() {
                 WechatError::Timeout {
@@ -673,10 +682,9 @@ impl WechatClient {
                     timeout: self.timeout,
                 }
             } else {
-                // The URL carries the token: drop it from the message.
                 WechatError::Transport {
                     api,
-                    message: error.without_url().to_string(),
+                    message: transport_message(error),
                 }
             }
         };
@@ -709,6 +717,20 @@ impl WechatClient {
             ),
         })
     }
+}
+
+/// What failed, with its causes (a refused certificate's reason is one), without the URL: it
+/// carries the token.
+fn transport_message(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(error) = cause {
+        message.push_str(": ");
+        message.push_str(&error.to_string());
+        cause = error.source();
+    }
+    message
 }
 
 #[cfg(test)]

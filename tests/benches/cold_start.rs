@@ -3,12 +3,19 @@
 //! from spawning the process to its first `GET .../invocation/next` (init), to its first
 //! response, and its peak RSS (`VmHWM`); asserts nothing about time.
 //!
+//! The baseline row is the floor: the smallest Rust function (`tests/floor`, lambda_runtime on a
+//! current-thread tokio runtime, echoing its event), built with the same profile and started the
+//! same way. The runs are interleaved (run 1 of every event, then run 2, ...) so that a change in
+//! the machine's load falls on every row alike, and each row's init median is printed as a ratio
+//! to the floor's.
+//!
 //!     bash scripts/bench-cold-start.sh            # builds the release binaries, then runs this
 //!     bash scripts/services.sh run cargo bench -p wxopen-tests --bench cold_start -- --runs 9
 //!
 //! The binaries are taken from `target/release` (or `--bin-dir`); build them first with
-//! `AWS_LC_SYS_NO_JITTER_ENTROPY=1 cargo build --release -p ...` as the deployment does. Every
-//! directory in `functions/` is a function whose binary has the directory's name.
+//! `AWS_LC_SYS_NO_JITTER_ENTROPY=1 cargo build --release -p ... -p cold-start-floor` as the
+//! deployment does. Every directory in `functions/` is a function whose binary has the
+//! directory's name.
 //!
 //! Each first event is a real one that the function acts on, against DynamoDB Local, the
 //! Secrets Manager emulator and the WeChat sandbox (answering at once). The platform is in its
@@ -29,6 +36,8 @@
 //!   refreshes it (`api_authorizer_token`), writes the tokens, emits metrics; checked: 1 refreshed;
 //! - token-vendor: a SigV4-signed `GET /tokens/component` as API Gateway hands it on: reads the
 //!   component token; checked: 200 with the stored token.
+//!
+//! - the floor: an API Gateway event; checked: answered with that very event.
 //!
 //! A function this benchmark has no event for (one added later) gets an HTTP GET of `/`: its
 //! init time is still measured, its answer only reported.
@@ -67,6 +76,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(30);
 const SECRET_ID: &str = "wxopen/local";
 /// What Lambda would give a small function.
 const MEMORY_MB: &str = "128";
+/// The floor's binary (`tests/floor`).
+const FLOOR: &str = "cold-start-floor";
 
 fn main() {
     if !support::benching(BENCH, HOW) {
@@ -78,7 +89,7 @@ fn main() {
         Err(message) => support::usage_error(BENCH, &message),
     };
     support::require_services(BENCH, HOW);
-    let runs = support::number(&values, "runs", 7)
+    let runs = support::number(&values, "runs", 9)
         .unwrap_or_else(|m| support::usage_error(BENCH, &m))
         .max(1) as usize;
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -89,6 +100,8 @@ fn main() {
     if let Some(only) = values.get("only") {
         functions.retain(|f| only.split(',').any(|o| o == f));
     }
+    // The floor runs first in every round: the other rows are read against it.
+    functions.insert(0, FLOOR.to_owned());
     for name in &functions {
         if !bin_dir.join(name).is_file() {
             support::usage_error(
@@ -144,6 +157,8 @@ enum Case {
     Refresh,
     Message,
     Vend,
+    /// The floor: echoes its event.
+    Floor,
     /// A function this benchmark does not know.
     Unknown,
 }
@@ -156,6 +171,7 @@ impl Case {
             "auth-callback" => vec![Self::Callback],
             "token-refresher" => vec![Self::Refresh],
             "token-vendor" => vec![Self::Vend],
+            FLOOR => vec![Self::Floor],
             _ => vec![Self::Unknown],
         }
     }
@@ -166,6 +182,7 @@ impl Case {
             Self::Go => format!("{function} (go)"),
             Self::Message => format!("{function} (message URL)"),
             Self::Unknown => format!("{function} (GET /, unknown event)"),
+            Self::Floor => format!("floor: {function} (echo)"),
             _ => function.to_owned(),
         }
     }
@@ -210,31 +227,38 @@ async fn bench(functions: &[String], bin_dir: &Path, runs: usize, extra: Vec<(St
         );
     }
     println!("load before: {}", support::load_average());
+    let cases: Vec<(&String, Case)> = functions
+        .iter()
+        .flat_map(|f| Case::of(f).into_iter().map(move |c| (f, c)))
+        .collect();
     let mut results: BTreeMap<String, Vec<Run>> = BTreeMap::new();
     let mut wechat: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for function in functions {
-        for case in Case::of(function) {
+    // Interleaved: round i starts every event's i-th process.
+    for i in 0..runs {
+        for &(function, case) in &cases {
             let label = case.label(function);
-            for i in 0..runs {
-                match run_once(&platform, bin_dir, function, case, i).await {
-                    Ok(run) => results.entry(label.clone()).or_default().push(run),
-                    Err(error) => {
-                        eprintln!("{label}, run {}: {error}", i + 1);
-                        results.entry(label.clone()).or_default();
-                    }
+            match run_once(&platform, bin_dir, function, case, i).await {
+                Ok(run) => results.entry(label.clone()).or_default().push(run),
+                Err(error) => {
+                    eprintln!("{label}, run {}: {error}", i + 1);
+                    results.entry(label.clone()).or_default();
                 }
-                if i == 0 {
-                    wechat.insert(label.clone(), platform.sandbox.calls().per_api);
-                }
+            }
+            if i == 0 {
+                wechat.insert(label.clone(), platform.sandbox.calls().per_api);
             }
         }
     }
+    let floor_init = results
+        .get(&Case::Floor.label(FLOOR))
+        .filter(|r| !r.is_empty())
+        .map(|r| Stats::of(&r.iter().map(|r| r.init).collect::<Vec<_>>()).median);
     println!("load after:  {}", support::load_average());
     println!();
     println!(
-        "| function (first event) | runs | init median | init max | first response median | first response max | peak RSS median | peak RSS max | WeChat calls |"
+        "| function (first event) | runs | init median | init / floor | init max | first response median | first response max | peak RSS median | peak RSS max | WeChat calls |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut summary = Vec::new();
     for (label, runs_of) in &results {
         let calls = wechat
@@ -248,17 +272,19 @@ async fn bench(functions: &[String], bin_dir: &Path, runs: usize, extra: Vec<(St
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "none".to_owned());
         if runs_of.is_empty() {
-            println!("| {label} | 0 (all failed) | | | | | | | {calls} |");
+            println!("| {label} | 0 (all failed) | | | | | | | | {calls} |");
             continue;
         }
         let init = Stats::of(&runs_of.iter().map(|r| r.init).collect::<Vec<_>>());
+        let ratio = floor_init.map(|f| init.median.as_secs_f64() / f.as_secs_f64());
+        let ratio_shown = ratio.map_or_else(|| "no floor".to_owned(), |r| format!("{r:.2}x"));
         let first = Stats::of(&runs_of.iter().map(|r| r.first_response).collect::<Vec<_>>());
         let mut rss: Vec<u64> = runs_of.iter().map(|r| r.peak_rss_kb).collect();
         rss.sort_unstable();
         let rss_median = rss[(rss.len() - 1) / 2];
         let rss_max = rss[rss.len() - 1];
         println!(
-            "| {label} | {} | {} ms | {} ms | {} ms | {} ms | {:.1} MB | {:.1} MB | {calls} |",
+            "| {label} | {} | {} ms | {ratio_shown} | {} ms | {} ms | {} ms | {:.1} MB | {:.1} MB | {calls} |",
             runs_of.len(),
             ms(init.median),
             ms(init.max),
@@ -271,12 +297,15 @@ async fn bench(functions: &[String], bin_dir: &Path, runs: usize, extra: Vec<(St
             "event": label,
             "runs": runs_of.len(),
             "init_ms": [ms(init.median), ms(init.max)],
+            "init_to_floor": ratio.map(|r| (r * 100.0).round() / 100.0),
             "first_response_ms": [ms(first.median), ms(first.max)],
             "peak_rss_kb": [rss_median, rss_max],
         }));
     }
     println!();
-    println!("(median and max of the runs; MB = 1024 KiB of VmHWM)");
+    println!(
+        "(median and max of the runs; init / floor = init median over the floor's; MB = 1024 KiB of VmHWM)"
+    );
     println!("result: {}", Value::Array(summary));
 }
 
@@ -561,6 +590,10 @@ async fn prepare(platform: &Platform, case: Case, run: usize) -> (Value, Check) 
                 Check::Status(200, format!("\"access_token\":\"{}\"", stored.expose())),
             )
         }
+        Case::Floor => {
+            let event = http_event("GET", "/", &[], "");
+            (event.clone(), Check::Echo(event))
+        }
         Case::Unknown => (http_event("GET", "/", &[], ""), Check::Anything),
     }
 }
@@ -568,10 +601,14 @@ async fn prepare(platform: &Platform, case: Case, run: usize) -> (Value, Check) 
 /// What a run's answer must show.
 #[derive(Debug)]
 enum Check {
-    Ticket { create_time: i64 },
+    Ticket {
+        create_time: i64,
+    },
     Status(u16, String),
     Account(String),
     Refreshed,
+    /// The floor: the event itself.
+    Echo(Value),
     Anything,
 }
 
@@ -622,6 +659,12 @@ impl Check {
                 let refreshed = response.get("refreshed").and_then(Value::as_u64);
                 if refreshed != Some(1) {
                     return Err(format!("the run refreshed {refreshed:?}: {response}"));
+                }
+                Ok(())
+            }
+            Self::Echo(event) => {
+                if response != event {
+                    return Err(format!("the floor answered {response}"));
                 }
                 Ok(())
             }

@@ -23,6 +23,7 @@ mod sandbox_jssdk;
 mod sandbox_pushes;
 mod settle_events;
 mod ticket_receiver;
+mod tls;
 mod token_vendor;
 mod tokens;
 mod user_identity;
