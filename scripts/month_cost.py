@@ -41,6 +41,8 @@ PRICES = {
 MONTH_S = 30 * 24 * 3600  # a 30-day month
 TICKET_INTERVAL_S = 600  # WeChat pushes component_verify_ticket every 10 minutes
 ACCESS_TOKEN_LIFETIME_S = 7200  # authorizer_access_token and component_access_token
+# template.yaml's secrets: the component secret, the link key and the identity key
+SECRETS = 3
 
 # ---- measured per operation (see BENCHMARKS.md for each run, its load and its date) ----------
 MEASURED = {
@@ -225,7 +227,7 @@ def month(accounts, s):
         "DynamoDB reads": totals["rru"] * PRICES["dynamodb_rru"],
         "DynamoDB storage + PITR": storage_gb
         * (PRICES["dynamodb_gb_month"] + PRICES["dynamodb_pitr_gb_month"]),
-        "Secrets Manager": 2 * PRICES["secret_month"]
+        "Secrets Manager": SECRETS * PRICES["secret_month"]
         + totals["secret_calls"] * PRICES["secret_call"],
         "CloudWatch metrics + alarms": s.metrics * PRICES["cloudwatch_metric_month"]
         + 3 * PRICES["cloudwatch_alarm_month"],
