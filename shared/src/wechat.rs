@@ -657,7 +657,7 @@ impl WechatClient {
         query: &[(&str, &str)],
     ) -> Result<T, WechatError> {
         let url = format!("{}/{path}", self.api_base);
-        self.send(api, self.http.get(url).query(query)).await
+        self.send(api, self.http().get(url).query(query)).await
     }
 
     /// Sends `request` and reads WeChat's answer: its errcode, or the expected JSON.
