@@ -60,6 +60,8 @@ pub struct AuthorizerRecord {
     pub access_token_expires_at: i64,
     /// Its refresh token, while authorized.
     pub refresh_token: Option<Secret>,
+    /// When its refresh token was last stored, Unix seconds.
+    pub refresh_token_updated_at: Option<i64>,
     /// Permission set ids (`funcscope_category.id`).
     pub func_info: Vec<i64>,
     /// Its profile, once fetched.
@@ -674,6 +676,7 @@ fn record(item: &Item) -> Result<AuthorizerRecord, StoreError> {
         access_token: get_s(item, "access_token").map(Secret::from),
         access_token_expires_at: get_n(item, "access_token_expires_at").unwrap_or(0),
         refresh_token: get_s(item, "refresh_token").map(Secret::from),
+        refresh_token_updated_at: get_n(item, "refresh_token_updated_at"),
         func_info,
         profile,
         merchant: get_s(item, "merchant").map(str::to_owned),

@@ -176,7 +176,13 @@ async fn show_returns_the_record_and_never_prints_a_token() {
         Some(record.access_token_expires_at)
     );
     assert!(detail.refresh_token.present);
-    assert_eq!(detail.refresh_token.updated_at, Some(record.updated_at));
+    // When the refresh token was stored (the exchange's write) and when the item last changed
+    // (the profile's write after it, possibly a second later) are two fields.
+    assert_eq!(
+        detail.refresh_token.updated_at,
+        record.refresh_token_updated_at
+    );
+    assert_eq!(detail.updated_at, Some(record.updated_at));
     assert_eq!(detail.authorized_at, Some(record.authorized_at));
     assert_eq!(detail.due_at, record.due_at);
 
