@@ -11,9 +11,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV=.local/wechatpy-venv
-REQUIREMENTS=("wechatpy==1.8.18" "cryptography==50.0.2")
-if ! "$VENV/bin/python" -c 'import wechatpy, cryptography' 2>/dev/null; then
-    python3 -m venv "$VENV"
+# wechatpy and everything it pulls in, pinned, so that a later run times the same Python code.
+REQUIREMENTS=(
+    "wechatpy==1.8.18" "cryptography==50.0.2" "cffi==2.1.1" "pycparser==3.12"
+    "xmltodict==1.0.4" "optionaldict==0.1.2" "python-dateutil==4.0.0" "six==1.17.0"
+    "requests==2.34.2" "urllib3==2.8.0" "idna==3.20" "charset-normalizer==3.5.3"
+    "certifi==2026.10.19.post1" "tzdata==2026.6"
+)
+if [[ "$("$VENV/bin/pip" freeze 2>/dev/null | sort)" != "$(printf '%s\n' "${REQUIREMENTS[@]}" | sort)" ]]; then
+    python3 -m venv --clear "$VENV"
     "$VENV/bin/pip" install --quiet "${REQUIREMENTS[@]}"
 fi
 
