@@ -14,15 +14,7 @@ const PAGE: &str = "http://127.0.0.1:9000/demo/jssdk?x=1&y=%E4%B8%AD";
 
 impl Wx {
     pub async fn getticket(&self, params: &[(&str, &str)]) -> Value {
-        let response = self
-            .http
-            .get(self.url("/cgi-bin/ticket/getticket"))
-            .query(params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        self.get_api("/cgi-bin/ticket/getticket", params).await
     }
 
     /// `appid` authorizes through the page; its access token.

@@ -16,15 +16,7 @@ const OTHER_MINI_PROGRAM: &str = "wx2a6c8e0b4d7f1068"; // 云杉好物商城
 impl Wx {
     /// Calls jscode2session with these parameters; the raw answer (HTTP 200, as WeChat's).
     pub async fn jscode2session(&self, params: &[(&str, &str)]) -> Value {
-        let response = self
-            .http
-            .get(self.url("/sns/component/jscode2session"))
-            .query(params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        self.get_api("/sns/component/jscode2session", params).await
     }
 
     /// A mini program login as the platform makes it.

@@ -45,37 +45,29 @@ impl Wx {
     }
 
     async fn exchange(&self, token: &str, appid: &str, code: &str) -> Value {
-        self.http
-            .get(self.url("/sns/oauth2/component/access_token"))
-            .query(&[
+        self.get_api(
+            "/sns/oauth2/component/access_token",
+            &[
                 ("appid", appid),
                 ("code", code),
                 ("grant_type", "authorization_code"),
                 ("component_appid", COMPONENT_APPID),
                 ("component_access_token", token),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            ],
+        )
+        .await
     }
 
     async fn userinfo(&self, access_token: &str, openid: &str) -> Value {
-        self.http
-            .get(self.url("/sns/userinfo"))
-            .query(&[
+        self.get_api(
+            "/sns/userinfo",
+            &[
                 ("access_token", access_token),
                 ("openid", openid),
                 ("lang", "zh_CN"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            ],
+        )
+        .await
     }
 }
 

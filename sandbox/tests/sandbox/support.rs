@@ -251,6 +251,20 @@ impl Wx {
         self.call_raw(api, token, body.to_string()).await
     }
 
+    /// GETs an API taking its parameters in the query (the users' APIs); the raw JSON answer
+    /// (HTTP 200, as WeChat's).
+    pub async fn get_api(&self, path: &str, params: &[(&str, &str)]) -> Value {
+        let response = self
+            .http
+            .get(self.url(path))
+            .query(params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     pub async fn call_raw(&self, api: &str, token: Option<&str>, body: String) -> Value {
         let mut request = self
             .http
