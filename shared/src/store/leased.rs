@@ -146,42 +146,31 @@ impl Store {
     }
 
     /// Gives the lease back after a failed refresh, so the next caller need not wait it out.
-    pub async fn release_lease(&self, key: &LeasedKey, owner: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&key.pk))
-            .key("sk", s(key.sk))
-            .update_expression("REMOVE lease_owner, lease_until")
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        applied(result, "UpdateItem").map(|_| ())
-    }
-
-    /// Gives the lease back after WeChat failed a refresh, and asks every caller not to try
-    /// again before `retry_at` (they use the stored token while it is valid).
-    pub async fn record_refresh_failure(
+    /// With `retry_at` (WeChat failed the refresh), every caller is also asked not to try again
+    /// before then: they use the stored token while it is valid.
+    pub async fn release_lease(
         &self,
         key: &LeasedKey,
         owner: &str,
-        retry_at: i64,
+        retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&key.pk))
             .key("sk", s(key.sk))
-            .update_expression("SET refresh_failed_until = :retry REMOVE lease_owner, lease_until")
             .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":retry", n(retry_at))
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        applied(result, "UpdateItem").map(|_| ())
+            .expression_attribute_values(":owner", s(owner));
+        let update = match retry_at {
+            Some(retry_at) => update
+                .update_expression(
+                    "SET refresh_failed_until = :retry REMOVE lease_owner, lease_until",
+                )
+                .expression_attribute_values(":retry", n(retry_at)),
+            None => update.update_expression("REMOVE lease_owner, lease_until"),
+        };
+        applied(update.send().await, "UpdateItem").map(|_| ())
     }
 
     /// Records a request for a ticket push unless one was made after `not_since`; returns

@@ -131,14 +131,9 @@ impl Tokens {
                 let wechat_failed = error.wechat_kind().is_some_and(|kind| {
                     !matches!(kind, ErrorKind::TicketInvalid | ErrorKind::OutOfTime)
                 });
-                if wechat_failed {
-                    let retry_at = now + self.settings.component_refresh_backoff.as_secs() as i64;
-                    self.store
-                        .record_refresh_failure(key, &self.owner, retry_at)
-                        .await?;
-                } else {
-                    self.store.release_lease(key, &self.owner).await?;
-                }
+                let retry_at = wechat_failed
+                    .then(|| now + self.settings.component_refresh_backoff.as_secs() as i64);
+                self.store.release_lease(key, &self.owner, retry_at).await?;
                 Err(error)
             }
         }
