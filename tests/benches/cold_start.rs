@@ -36,6 +36,9 @@
 //!   refreshes it (`api_authorizer_token`), writes the tokens, emits metrics; checked: 1 refreshed;
 //! - token-vendor: a SigV4-signed `GET /tokens/component` as API Gateway hands it on: reads the
 //!   component token; checked: 200 with the stored token.
+//! - user-identity (key set): `GET /.well-known/jwks.json`: fetches the identity key's secret
+//!   (Secrets Manager), derives the signing key, answers the public key set; checked: 200 and
+//!   an EC key.
 //!
 //! - the floor: an API Gateway event; checked: answered with that very event.
 //!
@@ -157,6 +160,7 @@ enum Case {
     Refresh,
     Message,
     Vend,
+    Jwks,
     /// The floor: echoes its event.
     Floor,
     /// A function this benchmark does not know.
@@ -171,6 +175,7 @@ impl Case {
             "auth-callback" => vec![Self::Callback],
             "token-refresher" => vec![Self::Refresh],
             "token-vendor" => vec![Self::Vend],
+            "user-identity" => vec![Self::Jwks],
             FLOOR => vec![Self::Floor],
             _ => vec![Self::Unknown],
         }
@@ -181,6 +186,7 @@ impl Case {
             Self::Landing => format!("{function} (landing)"),
             Self::Go => format!("{function} (go)"),
             Self::Message => format!("{function} (message URL)"),
+            Self::Jwks => format!("{function} (key set)"),
             Self::Unknown => format!("{function} (GET /, unknown event)"),
             Self::Floor => format!("floor: {function} (echo)"),
             _ => function.to_owned(),
@@ -590,6 +596,10 @@ async fn prepare(platform: &Platform, case: Case, run: usize) -> (Value, Check) 
                 Check::Status(200, format!("\"access_token\":\"{}\"", stored.expose())),
             )
         }
+        Case::Jwks => (
+            http_event("GET", "/.well-known/jwks.json", &[], ""),
+            Check::Status(200, "\"kty\":\"EC\"".to_owned()),
+        ),
         Case::Floor => {
             let event = http_event("GET", "/", &[], "");
             (event.clone(), Check::Echo(event))
