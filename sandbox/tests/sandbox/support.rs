@@ -254,15 +254,7 @@ impl Wx {
     /// GETs an API taking its parameters in the query (the users' APIs); the raw JSON answer
     /// (HTTP 200, as WeChat's).
     pub async fn get_api(&self, path: &str, params: &[(&str, &str)]) -> Value {
-        let response = self
-            .http
-            .get(self.url(path))
-            .query(params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        json_answer(self.http.get(self.url(path)).query(params)).await
     }
 
     pub async fn call_raw(&self, api: &str, token: Option<&str>, body: String) -> Value {
@@ -273,9 +265,7 @@ impl Wx {
         if let Some(token) = token {
             request = request.query(&[("component_access_token", token)]);
         }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        json_answer(request).await
     }
 
     pub async fn ok<T: DeserializeOwned>(&self, api: &str, token: Option<&str>, body: Value) -> T {
@@ -403,6 +393,13 @@ impl Wx {
         )
         .await
     }
+}
+
+/// Sends an API call; its JSON answer, which comes with HTTP 200 as WeChat's do.
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
 }
 
 pub fn query_of(url: &str) -> HashMap<String, String> {
