@@ -731,3 +731,18 @@ fn random_id() -> String {
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     hex::encode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_appid;
+
+    #[test]
+    fn an_appid_is_wx_and_16_lowercase_hex_digits() {
+        assert!(is_appid("wx570bc396a51b8ff8"));
+        assert!(!is_appid("wx570bc396a51b8ff"));
+        assert!(!is_appid("wx570bc396a51b8ff80"));
+        assert!(!is_appid("wx570BC396a51b8ff8"));
+        assert!(!is_appid("wy570bc396a51b8ff8"));
+        assert!(!is_appid("$APPID$"));
+    }
+}
