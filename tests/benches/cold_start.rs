@@ -398,6 +398,8 @@ impl Platform {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        // Not the config file variables: Lambda sets none, and with no HOME either the
+        // functions read no shared config file, as on Lambda.
         for (name, value) in std::env::vars() {
             let sdk = name.starts_with("AWS_ENDPOINT_URL")
                 || [
@@ -407,8 +409,6 @@ impl Platform {
                     "AWS_SECRET_ACCESS_KEY",
                     "AWS_SESSION_TOKEN",
                     "AWS_EC2_METADATA_DISABLED",
-                    "AWS_CONFIG_FILE",
-                    "AWS_SHARED_CREDENTIALS_FILE",
                 ]
                 .contains(&name.as_str());
             if sdk {
