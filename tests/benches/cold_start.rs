@@ -398,8 +398,8 @@ impl Platform {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        // Not the config file variables: Lambda sets none, and with no HOME either the
-        // functions read no shared config file, as on Lambda.
+        // Not AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE: Lambda sets neither, so the
+        // functions read no shared config file here either (`wxopen::aws::load`).
         for (name, value) in std::env::vars() {
             let sdk = name.starts_with("AWS_ENDPOINT_URL")
                 || [
